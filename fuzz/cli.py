@@ -1,0 +1,60 @@
+"""The ``vmafuzz`` command line. Each subcommand lives in its own module.
+
+Exit status: 0 success / invariant holds, 1 a violation (or a litmus mismatch
+where one is checked), 2 bad input, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# subcommand -> module providing ``add_arguments(parser)`` and ``run(args) -> int``
+SUBCOMMANDS = {
+    "litmus": ("fuzz.litmus_cmd", "explore LKMM C litmus tests exhaustively (herd7-style output)"),
+    "list": ("fuzz.explore_cmd", "list the shipped protocols and variants"),
+    "explore": ("fuzz.explore_cmd", "check a protocol variant exhaustively on a small scenario"),
+    "run": ("fuzz.run_cmd", "fuzz a protocol variant with Hypothesis"),
+    "replay": ("fuzz.replay_cmd", "replay saved counterexamples from the corpus"),
+    "campaign": ("fuzz.campaign", "fuzz every shipped variant and compare with its expected verdict"),
+}
+
+
+class UsageError(Exception):
+    """Bad input: reported as one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, exit 2, as argparse does, without the usage block
+        sys.stderr.write(f"vmafuzz: error: {message}\n")
+        sys.exit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="vmafuzz", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name, (modname, help_) in SUBCOMMANDS.items():
+        p = sub.add_parser(name, help=help_, description=help_)
+        mod = importlib.import_module(modname)
+        getattr(mod, f"add_{name}_arguments", mod.add_arguments)(p)
+        p.set_defaults(_run=getattr(mod, f"run_{name}", None) or mod.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "_run", None):
+        parser.print_help()
+        return 2
+    try:
+        return args._run(args)
+    except UsageError as exc:
+        sys.stderr.write(f"vmafuzz: {exc}\n")
+        return 2
+    except KeyboardInterrupt:
+        sys.stderr.write("vmafuzz: interrupted\n")
+        return 130
+    except BrokenPipeError:
+        return 0

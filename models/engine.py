@@ -1,0 +1,543 @@
+"""The execution engine: threads, the growing execution graph, and the chooser.
+
+Every nondeterministic decision of a run is taken in ``Execution.step`` through
+one ``Chooser`` and logged in ``Execution.path`` (compare loom's ``rt/path.rs``):
+
+* ``thread``: which thread runs next (taken by the driver, see ``run``);
+* ``rf``: which store a load reads;
+* ``co``: where a store lands in coherence order.
+
+Options are always listed newest first (index 0 = the co-latest store, or the
+end of coherence order), so a chooser that always answers 0 gives a
+sequentially consistent run, and shrinking toward 0 shrinks toward SC.
+Which options exist is decided by ``memory.check``. The same choices always
+give the same run. Hypothesis (``fuzz/machine.py``), the exhaustive explorer
+(``models/explore.py``) and replay (``fuzz/corpus.py``) are three drivers of
+this one engine.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Iterable, Protocol, Sequence
+
+import attrs
+
+from . import memory
+from .events import (ACQUIRE, LF, LKR, LKW, NORETURN, ONCE, RELEASE, RL, RU, UL,
+                     DepContext, Event, Loc, LocRef, Val, as_locref, deps_of, raw)
+from .ops import Fence, Ghost, Load, LockRead, Rmw, Store
+
+
+class ModelError(Exception):
+    """A thread did something the model cannot run (a bug in the program, not in LKMM)."""
+
+
+class ReplayDivergence(Exception):
+    """A recorded choice does not fit the run being replayed."""
+
+
+@attrs.frozen(slots=True)
+class ThreadSpec:
+    name: str
+    body: Callable[..., Any]
+    args: tuple = ()
+
+
+@attrs.frozen(slots=True)
+class Decision:
+    kind: str       # "thread" | "rf" | "co"
+    tid: int
+    n: int          # how many options there were
+    index: int      # which one was taken
+
+
+class Chooser(Protocol):
+    def choose(self, kind: str, tid: int, options: Sequence[Any]) -> int: ...
+
+
+class FirstChooser:
+    """Always the first option: sequential consistency, lowest thread first."""
+
+    def choose(self, kind, tid, options):
+        return 0
+
+
+class ReplayChooser:
+    """Answers from a recorded list of decisions; refuses to guess."""
+
+    def __init__(self, decisions: Iterable[Decision]):
+        self.decisions = list(decisions)
+        self.pos = 0
+
+    def choose(self, kind, tid, options):
+        if self.pos >= len(self.decisions):
+            raise ReplayDivergence(f"the run needs a {kind} choice after the last recorded one")
+        d = self.decisions[self.pos]
+        self.pos += 1
+        if d.kind != kind or d.tid != tid or d.n != len(options):
+            raise ReplayDivergence(
+                f"decision {self.pos}: recorded {d.kind} of thread {d.tid} among {d.n}, "
+                f"but the run asks for {kind} of thread {tid} among {len(options)}")
+        return d.index
+
+
+class RandomChooser:
+    def __init__(self, rng):
+        self.rng = rng
+
+    def choose(self, kind, tid, options):
+        return self.rng.randrange(len(options))
+
+
+@attrs.frozen(slots=True)
+class Option:
+    """One way a thread's pending operation can execute."""
+
+    kind: str                 # "rf" | "co" | "none"
+    src: int | None = None    # rf: the store read
+    pos: int | None = None    # co: index in the location's coherence order
+    write: bool = True        # RMW: whether the write happens (cmpxchg success)
+
+
+class Thread:
+    __slots__ = ("tid", "spec", "gen", "ctx", "received", "pending", "done", "result", "events")
+
+    def __init__(self, tid: int, spec: ThreadSpec):
+        self.tid = tid
+        self.spec = spec
+        self.ctx = DepContext()
+        self.received: list[tuple[Any, frozenset]] = []
+        self.pending: Any = None
+        self.done = False
+        self.result: Any = None
+        self.events: list[int] = []
+        self.gen = None
+
+
+class Execution:
+    """One run of a program: the execution graph so far and every thread's state."""
+
+    def __init__(self, threads: Sequence[ThreadSpec], check_consistency: bool = True):
+        self.specs = tuple(threads)
+        self.events: list[Event] = []
+        self.rf: dict[int, int] = {}
+        self.co: dict[Loc, list[int]] = {}
+        self.init_of: dict[Loc, int] = {}
+        self.threads = [Thread(i, s) for i, s in enumerate(self.specs)]
+        self.path: list[Decision] = []
+        self.ghosts: list[tuple[int, Any]] = []    # (tid, payload) in execution order
+        self.order: list[int] = []                # eids in the order they were added
+        self.check_consistency = check_consistency
+        self._options_cache: dict[int, list[Option]] = {}
+        for t in self.threads:
+            t.gen = t.spec.body(*t.spec.args)
+            self._advance(t, None, first=True)
+
+    # ------------------------------------------------------------------
+    # driving
+    # ------------------------------------------------------------------
+    def runnable(self) -> list[int]:
+        """Threads that can take a step now (not finished, not blocked)."""
+        return [t.tid for t in self.threads if not t.done and self.options(t.tid)]
+
+    @property
+    def finished(self) -> bool:
+        return all(t.done for t in self.threads)
+
+    @property
+    def blocked(self) -> bool:
+        """Some thread cannot finish: every unfinished thread has no consistent option."""
+        return not self.finished and not self.runnable()
+
+    def step(self, tid: int, chooser: Chooser) -> None:
+        opts = self.options(tid)
+        if not opts:
+            raise ModelError(f"thread {self.threads[tid].spec.name} cannot step now")
+        if len(opts) == 1:
+            i = 0
+        else:
+            kind = opts[0].kind
+            i = chooser.choose(kind, tid, opts)
+            if not 0 <= i < len(opts):
+                raise ReplayDivergence(f"choice {i} out of range for {len(opts)} options")
+            self.path.append(Decision(kind, tid, len(opts), i))
+        self.apply(tid, opts[i])
+
+    def run(self, chooser: Chooser, max_steps: int | None = None) -> "Execution":
+        steps = 0
+        while True:
+            ready = self.runnable()
+            if not ready:
+                return self
+            if max_steps is not None and steps >= max_steps:
+                return self
+            if len(ready) == 1:
+                tid = ready[0]
+            else:
+                k = chooser.choose("thread", -1, ready)
+                if not 0 <= k < len(ready):
+                    raise ReplayDivergence(f"thread choice {k} out of range for {len(ready)}")
+                self.path.append(Decision("thread", -1, len(ready), k))
+                tid = ready[k]
+            self.step(tid, chooser)
+            steps += 1
+
+    # ------------------------------------------------------------------
+    # the graph
+    # ------------------------------------------------------------------
+    def _init_event(self, loc: Loc) -> int:
+        eid = self.init_of.get(loc)
+        if eid is None:
+            eid = len(self.events)
+            self.events.append(Event(eid, -1, "W", loc, loc.init, frozenset({ONCE}), label="init"))
+            self.co[loc] = [eid]
+            self.init_of[loc] = eid
+            self.order.append(eid)
+        return eid
+
+    def graph(self) -> memory.Graph:
+        return memory.Graph(self.events, self.rf, self.co, [t.events for t in self.threads])
+
+    def consistent(self) -> str | None:
+        return memory.check(self.graph())
+
+    def _try(self, new_events: list[Event], rf: dict[int, int], co_edit) -> bool:
+        """Would the graph plus these events, rf edges and coherence edit be consistent?"""
+        if not self.check_consistency:
+            return True
+        events = self.events + new_events
+        threads = [list(t.events) for t in self.threads]
+        for e in new_events:
+            threads[e.tid].append(e.eid)
+        allrf = dict(self.rf)
+        allrf.update(rf)
+        co = dict(self.co)
+        if co_edit is not None:
+            loc, order = co_edit
+            co[loc] = order
+        return memory.check(memory.Graph(events, allrf, co, threads)) is None
+
+    # ------------------------------------------------------------------
+    # options: what memory.check allows for a thread's pending operation
+    # ------------------------------------------------------------------
+    def options(self, tid: int) -> list[Option]:
+        cached = self._options_cache.get(tid)
+        if cached is not None:
+            return cached
+        t = self.threads[tid]
+        if t.done:
+            opts: list[Option] = []
+        else:
+            opts = self._compute_options(t)
+        self._options_cache[tid] = opts
+        return opts
+
+    def _observed_floor(self, t: Thread, loc: Loc) -> int:
+        """Lowest co index this thread may still read or write at (a quick coherence
+        pre-filter: its own stores and the stores it read at loc). memory.check decides."""
+        order = self.co[loc]
+        floor = 0
+        for eid in t.events:
+            e = self.events[eid]
+            if e.loc is not loc:
+                continue
+            w = eid if e.kind == "W" else self.rf.get(eid)
+            if w is not None:
+                floor = max(floor, order.index(w))
+        return floor
+
+    def _compute_options(self, t: Thread) -> list[Option]:
+        op = t.pending
+        eid = len(self.events)
+        if isinstance(op, Load) or isinstance(op, LockRead):
+            ref = as_locref(op.target)
+            loc = ref.loc
+            self._check_access(t, op, loc)
+            self._init_event(loc)
+            eid = len(self.events)
+            order = self.co[loc]
+            floor = self._observed_floor(t, loc)
+            opts = []
+            for w in reversed(order[floor:]):
+                ev = self._read_event(t, op, ref, eid, self.events[w].value)
+                if self._try([ev], {eid: w}, None):
+                    opts.append(Option("rf", src=w))
+            return opts
+        if isinstance(op, Store):
+            ref = as_locref(op.target)
+            loc = ref.loc
+            self._check_access(t, op, loc)
+            self._init_event(loc)
+            eid = len(self.events)
+            order = self.co[loc]
+            floor = self._observed_floor(t, loc)
+            ev = self._write_event(t, op.tag, ref, eid, op.value, op.label, op.ghost, deps_of(op.value))
+            opts = []
+            for pos in range(len(order), floor, -1):
+                if pos < len(order) and self.events[order[pos]].rmw is not None:
+                    continue   # never between an RMW's read and its write (atomic)
+                new_order = order[:pos] + [eid] + order[pos:]
+                if self._try([ev], {}, (loc, new_order)):
+                    opts.append(Option("co", pos=pos))
+            return opts
+        if isinstance(op, Rmw):
+            ref = as_locref(op.target)
+            loc = ref.loc
+            self._check_access(t, op, loc)
+            self._init_event(loc)
+            eid = len(self.events)
+            order = self.co[loc]
+            floor = self._observed_floor(t, loc)
+            taken = {self.rf[self.events[w].rmw] for w in order if self.events[w].rmw is not None}
+            opts = []
+            for pos in range(len(order) - 1, floor - 1, -1):
+                w = order[pos]
+                old = self.events[w].value
+                if op.wait is not None and not op.wait(old):
+                    continue
+                writes = op.expect is None or old == raw(op.expect.value)
+                if writes and w in taken:
+                    continue
+                evs = self._rmw_events(t, op, ref, eid, old, writes)
+                if writes:
+                    wev = evs[-1] if evs[-1].kind == "W" else evs[-2]
+                    new_order = order[:pos + 1] + [wev.eid] + order[pos + 1:]
+                    rid = wev.rmw
+                    ok = self._try(evs, {rid: w}, (loc, new_order))
+                else:
+                    rid = evs[0].eid
+                    ok = self._try(evs, {rid: w}, None)
+                if ok:
+                    opts.append(Option("rf", src=w, write=writes))
+            return opts
+        raise ModelError(f"thread {t.spec.name}: unknown operation {op!r}")
+
+    def _check_access(self, t: Thread, op, loc: Loc) -> None:
+        is_lock_op = isinstance(op, LockRead) or (isinstance(op, Rmw) and op.lock_kinds) or (
+            isinstance(op, Store) and op.label == "spin_unlock")
+        if loc.lock and not is_lock_op:
+            raise ModelError(f"thread {t.spec.name}: {op.label} on spinlock {loc.name}")
+        if not loc.lock and is_lock_op:
+            raise ModelError(f"thread {t.spec.name}: {op.label} on {loc.name}, which is not a spinlock_t")
+
+    # ------------------------------------------------------------------
+    # building events
+    # ------------------------------------------------------------------
+    def _read_event(self, t: Thread, op, ref: LocRef, eid: int, value: Any) -> Event:
+        if isinstance(op, LockRead):
+            tags = frozenset({ONCE, RL if value else RU})
+        else:
+            tags = frozenset({op.tag})
+        return Event(eid, t.tid, "R", ref.loc, value, tags, addr=ref.addr, ctrl=t.ctx.ctrl,
+                     label=op.label)
+
+    def _write_event(self, t: Thread, tag: str, ref: LocRef, eid: int, value: Any, label: str,
+                     ghost: Any, data: frozenset, extra: Iterable[str] = (), rmw: int | None = None) -> Event:
+        tags = frozenset({tag, *extra})
+        if label == "spin_unlock":
+            tags = frozenset({RELEASE, UL})
+        return Event(eid, t.tid, "W", ref.loc, raw(value), tags, addr=ref.addr, data=data,
+                     ctrl=t.ctx.ctrl, rmw=rmw, label=label, ghost=ghost)
+
+    def _rmw_events(self, t: Thread, op: Rmw, ref: LocRef, eid: int, old: Any, writes: bool) -> list[Event]:
+        evs: list[Event] = []
+        full = op.order == "mb" and writes and not op.noreturn
+        if full:   # fully ordered: smp_mb() before and after (linux-kernel.def {mb})
+            evs.append(Event(eid, t.tid, "F", None, None, frozenset({"mb"}), ctrl=t.ctx.ctrl, label=op.label))
+            eid += 1
+        rtag = {"acquire": ACQUIRE}.get(op.order, ONCE) if writes else ONCE
+        if op.noreturn:
+            rtag = NORETURN
+        rtags = {rtag}
+        if op.lock_kinds and writes:
+            rtags = {ACQUIRE, op.lock_kinds[0]}
+        elif op.lock_kinds:
+            rtags = {ONCE, LF}
+        evs.append(Event(eid, t.tid, "R", ref.loc, old, frozenset(rtags), addr=ref.addr,
+                         ctrl=t.ctx.ctrl, label=op.label))
+        rid = eid
+        eid += 1
+        if writes:
+            new = op.update(old)
+            data = deps_of(new) | frozenset({rid}) | (deps_of(op.expect.value) if op.expect is not None else frozenset())
+            wtag = RELEASE if op.order == "release" else ONCE
+            extra = (op.lock_kinds[1],) if op.lock_kinds else ()
+            evs.append(self._write_event(t, wtag, ref, eid, new, op.label, op.ghost, data,
+                                         extra=extra, rmw=rid))
+            eid += 1
+            if full:
+                evs.append(Event(eid, t.tid, "F", None, None, frozenset({"mb"}), ctrl=t.ctx.ctrl, label=op.label))
+        return evs
+
+    def _add(self, ev: Event) -> None:
+        self.events.append(ev)
+        self.order.append(ev.eid)
+        if ev.tid >= 0:
+            self.threads[ev.tid].events.append(ev.eid)
+
+    # ------------------------------------------------------------------
+    # applying an option
+    # ------------------------------------------------------------------
+    def apply(self, tid: int, opt: Option) -> None:
+        t = self.threads[tid]
+        op = t.pending
+        eid = len(self.events)
+        self._options_cache.clear()
+        if isinstance(op, (Load, LockRead)):
+            ref = as_locref(op.target)
+            w = opt.src
+            value = self.events[w].value
+            ev = self._read_event(t, op, ref, eid, value)
+            self._add(ev)
+            self.rf[eid] = w
+            if isinstance(op, LockRead):
+                result = (1 if value else 0, frozenset({eid}))
+            else:
+                # A value read from this thread's own store carries that store's
+                # dependencies (dep+plain: plain accesses carry dependencies).
+                src = self.events[w]
+                inherited = src.data if src.tid == tid else frozenset()
+                result = (value, frozenset({eid}) | inherited)
+        elif isinstance(op, Store):
+            ref = as_locref(op.target)
+            ev = self._write_event(t, op.tag, ref, eid, op.value, op.label, op.ghost, deps_of(op.value))
+            self._add(ev)
+            self.co[ref.loc].insert(opt.pos, eid)
+            result = None
+        elif isinstance(op, Rmw):
+            ref = as_locref(op.target)
+            w = opt.src
+            old = self.events[w].value
+            evs = self._rmw_events(t, op, ref, eid, old, opt.write)
+            rid = None
+            for e in evs:
+                self._add(e)
+                if e.kind == "R":
+                    rid = e.eid
+                    self.rf[rid] = w
+                elif e.kind == "W":
+                    order = self.co[ref.loc]
+                    order.insert(order.index(w) + 1, e.eid)
+            if op.returns == "old":
+                result = (old, frozenset({rid}))
+            elif op.returns == "new":
+                result = (raw(op.update(old)), frozenset({rid}))
+            elif op.returns == "trylock":
+                result = (1 if opt.write else 0, frozenset({rid}))
+            else:
+                result = None
+        else:
+            raise ModelError(f"cannot apply {op!r}")
+        self._advance(t, result)
+
+    def _advance(self, t: Thread, result, first: bool = False) -> None:
+        """Resume the thread with the result of its last operation, running fences
+        and ghost steps at once (they have no choice and commute with other threads)."""
+        send = None
+        if not first:
+            t.received.append(result if result is not None else (None, frozenset()))
+            send = None if result is None else Val(result[0], result[1], t.ctx)
+        while True:
+            try:
+                op = t.gen.send(send) if not first else next(t.gen)
+            except StopIteration as stop:
+                t.done = True
+                t.pending = None
+                t.result = stop.value
+                return
+            except ModelError:
+                raise
+            except Exception as exc:   # the program itself failed: say where
+                raise ModelError(f"thread {t.spec.name}: {type(exc).__name__}: {exc}") from exc
+            first = False
+            if isinstance(op, Fence):
+                self._add(Event(len(self.events), t.tid, "F", None, None, frozenset({op.kind}),
+                                ctrl=t.ctx.ctrl, label=op.label))
+                t.received.append((None, frozenset()))
+                send = None
+                continue
+            if isinstance(op, Ghost):
+                self.ghosts.append((t.tid, op.payload, len(self.events)))
+                t.received.append((None, frozenset()))
+                send = None
+                continue
+            if not isinstance(op, (Load, Store, Rmw, LockRead)):
+                raise ModelError(f"thread {t.spec.name} yielded {op!r}, which is not a kernel primitive")
+            t.pending = op
+            return
+
+    # ------------------------------------------------------------------
+    # copying (for the exhaustive explorer)
+    # ------------------------------------------------------------------
+    def fork(self) -> "Execution":
+        new = Execution.__new__(Execution)
+        new.specs = self.specs
+        new.events = list(self.events)
+        new.rf = dict(self.rf)
+        new.co = {k: list(v) for k, v in self.co.items()}
+        new.init_of = dict(self.init_of)
+        new.path = list(self.path)
+        new.ghosts = list(self.ghosts)
+        new.order = list(self.order)
+        new.check_consistency = self.check_consistency
+        new._options_cache = {}
+        new.threads = []
+        for old in self.threads:
+            t = Thread(old.tid, old.spec)
+            t.events = list(old.events)
+            t.received = list(old.received)
+            t.done = old.done
+            t.result = old.result
+            t.pending = old.pending
+            if not old.done:
+                t.gen = t.spec.body(*t.spec.args)
+                _replay_generator(t)
+            new.threads.append(t)
+        return new
+
+    # ------------------------------------------------------------------
+    # reading the result
+    # ------------------------------------------------------------------
+    def key(self) -> tuple:
+        """A canonical description of the state: equal keys, equal futures."""
+        ident = {}
+        for loc, e in self.init_of.items():
+            ident[e] = ("init", loc.name)
+        for t in self.threads:
+            for i, e in enumerate(t.events):
+                ident[e] = (t.tid, i)
+        reads = tuple(tuple(ident[self.rf[e]] if e in self.rf else None for e in t.events)
+                      for t in self.threads)
+        co = tuple(sorted((loc.name, tuple(ident[e] for e in order)) for loc, order in self.co.items()))
+        ghosts = tuple((tid, ident.get(at - 1) if at else None) for tid, _, at in self.ghosts)
+        return reads, co, ghosts
+
+    def final_value(self, loc: Loc) -> Any:
+        order = self.co.get(loc)
+        if not order:
+            return loc.init
+        return self.events[order[-1]].value
+
+    def source(self, eid: int) -> Event | None:
+        w = self.rf.get(eid)
+        return None if w is None else self.events[w]
+
+    def is_stale(self, eid: int) -> bool:
+        """Did this read take a store that was not co-latest when it read?"""
+        w = self.rf.get(eid)
+        if w is None:
+            return False
+        order = self.co[self.events[eid].loc]
+        later = order[order.index(w) + 1:]
+        return any(x < eid for x in later)
+
+
+def _replay_generator(t: Thread) -> None:
+    """Bring a fresh generator to where ``t`` is by feeding it the same results."""
+    gen = t.gen
+    try:
+        next(gen)
+        for value, deps in t.received:
+            gen.send(None if value is None and not deps else Val(value, deps, t.ctx))
+    except StopIteration:
+        raise ModelError(f"thread {t.spec.name} is not deterministic: it finished early on replay")

@@ -1,0 +1,324 @@
+"""The kernel's primitives, as operations a thread yields to the engine.
+
+A thread is a generator: ``v = yield READ_ONCE(x)``. Each function below is
+named after the kernel primitive it models and builds one ``Op``; the engine
+(``engine.py``) turns it into events, and ``memory.py`` decides what it may
+read or where its store may land. The mapping to LKMM events follows
+``tools/memory-model/linux-kernel.def``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import attrs
+
+from .events import ACQUIRE, LF, LKR, LKW, ONCE, PLAIN, RELEASE, RL, RU, UL, as_locref
+
+
+@attrs.frozen(slots=True)
+class Load:
+    target: Any
+    tag: str
+    label: str
+
+
+@attrs.frozen(slots=True)
+class Store:
+    target: Any
+    value: Any
+    tag: str
+    label: str
+    ghost: Any = None
+
+
+@attrs.frozen(slots=True)
+class CmpVal:
+    """The expected old value of a cmpxchg (a wrapper, so that 0 and NULL can be expected)."""
+
+    value: Any
+
+
+@attrs.frozen(slots=True)
+class Rmw:
+    """An atomic read-modify-write.
+
+    ``order`` is ``mb`` (fully ordered: smp_mb before and after), ``acquire``,
+    ``release`` or ``once``. ``noreturn`` marks the non-value-returning atomics,
+    whose read ``smp_rmb`` does not order (bell: Noreturn). ``expect`` makes it a
+    cmpxchg: it writes only when the old value equals ``expect``; a failed
+    cmpxchg is a plain ``once`` read with no ordering. ``wait`` makes it block
+    until it can read a value for which ``wait(old)`` holds (lock acquisition).
+    ``returns`` is ``old``, ``new`` or ``None``.
+    """
+
+    target: Any
+    update: Callable[[Any], Any]
+    order: str
+    label: str
+    returns: str | None = "new"
+    noreturn: bool = False
+    expect: Any = None     # cmpxchg: the value it compares with (None: always writes)
+    wait: Callable[[Any], bool] | None = None
+    lock_kinds: tuple | None = None     # (read kind, write kind) for spin_lock: (LKR, LKW)
+    ghost: Any = None
+
+
+@attrs.frozen(slots=True)
+class LockRead:
+    """spin_is_locked() / a failed spin_trylock(): a read of a lock word (RL/RU/LF)."""
+
+    target: Any
+    label: str
+    trylock: bool = False
+
+
+@attrs.frozen(slots=True)
+class Fence:
+    kind: str
+    label: str
+
+
+@attrs.frozen(slots=True)
+class Ghost:
+    """Bookkeeping for the oracle: no memory effect, never seen by memory.py."""
+
+    payload: Any
+
+
+# ---- marked and plain accesses ----
+
+def READ_ONCE(x) -> Load:
+    return Load(x, ONCE, "READ_ONCE")
+
+
+def WRITE_ONCE(x, v, ghost=None) -> Store:
+    return Store(x, v, ONCE, "WRITE_ONCE", ghost)
+
+
+def plain_read(x) -> Load:
+    return Load(x, PLAIN, "plain read")
+
+
+def plain_write(x, v, ghost=None) -> Store:
+    return Store(x, v, PLAIN, "plain write", ghost)
+
+
+def smp_load_acquire(x) -> Load:
+    return Load(x, ACQUIRE, "smp_load_acquire")
+
+
+def smp_store_release(x, v, ghost=None) -> Store:
+    return Store(x, v, RELEASE, "smp_store_release", ghost)
+
+
+def rcu_dereference(x) -> Load:
+    return Load(x, ONCE, "rcu_dereference")
+
+
+def rcu_assign_pointer(x, v, ghost=None) -> Store:
+    return Store(x, v, RELEASE, "rcu_assign_pointer", ghost)
+
+
+# ---- fences ----
+
+def smp_mb() -> Fence:
+    return Fence("mb", "smp_mb")
+
+
+def smp_rmb() -> Fence:
+    return Fence("rmb", "smp_rmb")
+
+
+def smp_wmb() -> Fence:
+    return Fence("wmb", "smp_wmb")
+
+
+def smp_mb__before_atomic() -> Fence:
+    return Fence("before-atomic", "smp_mb__before_atomic")
+
+
+def smp_mb__after_atomic() -> Fence:
+    return Fence("after-atomic", "smp_mb__after_atomic")
+
+
+def smp_mb__after_spinlock() -> Fence:
+    return Fence("after-spinlock", "smp_mb__after_spinlock")
+
+
+def smp_mb__after_unlock_lock() -> Fence:
+    return Fence("after-unlock-lock", "smp_mb__after_unlock_lock")
+
+
+def barrier() -> Fence:
+    return Fence("barrier", "barrier")
+
+
+# ---- RCU ----
+
+def rcu_read_lock() -> Fence:
+    return Fence("rcu-lock", "rcu_read_lock")
+
+
+def rcu_read_unlock() -> Fence:
+    return Fence("rcu-unlock", "rcu_read_unlock")
+
+
+def synchronize_rcu() -> Fence:
+    return Fence("sync-rcu", "synchronize_rcu")
+
+
+# ---- atomics (linux-kernel.def) ----
+
+def atomic_read(x) -> Load:
+    return Load(x, ONCE, "atomic_read")
+
+
+def atomic_set(x, v) -> Store:
+    return Store(x, v, ONCE, "atomic_set")
+
+
+def atomic_read_acquire(x) -> Load:
+    return Load(x, ACQUIRE, "atomic_read_acquire")
+
+
+def atomic_set_release(x, v) -> Store:
+    return Store(x, v, RELEASE, "atomic_set_release")
+
+
+_ORDER_SUFFIX = {"mb": "", "once": "_relaxed", "acquire": "_acquire", "release": "_release"}
+
+
+def _add(delta):
+    return lambda old: old + delta
+
+
+def atomic_add(v, x) -> Rmw:
+    return Rmw(x, _add(v), "once", "atomic_add", returns=None, noreturn=True)
+
+
+def atomic_sub(v, x) -> Rmw:
+    return Rmw(x, _add(-v), "once", "atomic_sub", returns=None, noreturn=True)
+
+
+def atomic_inc(x) -> Rmw:
+    return Rmw(x, _add(1), "once", "atomic_inc", returns=None, noreturn=True)
+
+
+def atomic_dec(x) -> Rmw:
+    return Rmw(x, _add(-1), "once", "atomic_dec", returns=None, noreturn=True)
+
+
+def _returning(name: str, delta_of: Callable[[Any], Any], returns: str):
+    def make(order: str):
+        def op(*args) -> Rmw:
+            *v, x = args
+            d = delta_of(v[0] if v else None)
+            return Rmw(x, _add(d), order, name + _ORDER_SUFFIX[order], returns=returns)
+        op.__name__ = name + _ORDER_SUFFIX[order]
+        return op
+    return make
+
+
+def _rmw_family(name, delta_of, returns):
+    make = _returning(name, delta_of, returns)
+    return tuple(make(o) for o in ("mb", "once", "acquire", "release"))
+
+
+(atomic_add_return, atomic_add_return_relaxed, atomic_add_return_acquire,
+ atomic_add_return_release) = _rmw_family("atomic_add_return", lambda v: v, "new")
+(atomic_sub_return, atomic_sub_return_relaxed, atomic_sub_return_acquire,
+ atomic_sub_return_release) = _rmw_family("atomic_sub_return", lambda v: -v, "new")
+(atomic_inc_return, atomic_inc_return_relaxed, atomic_inc_return_acquire,
+ atomic_inc_return_release) = _rmw_family("atomic_inc_return", lambda v: 1, "new")
+(atomic_dec_return, atomic_dec_return_relaxed, atomic_dec_return_acquire,
+ atomic_dec_return_release) = _rmw_family("atomic_dec_return", lambda v: -1, "new")
+(atomic_fetch_add, atomic_fetch_add_relaxed, atomic_fetch_add_acquire,
+ atomic_fetch_add_release) = _rmw_family("atomic_fetch_add", lambda v: v, "old")
+(atomic_fetch_sub, atomic_fetch_sub_relaxed, atomic_fetch_sub_acquire,
+ atomic_fetch_sub_release) = _rmw_family("atomic_fetch_sub", lambda v: -v, "old")
+(atomic_fetch_inc, atomic_fetch_inc_relaxed, atomic_fetch_inc_acquire,
+ atomic_fetch_inc_release) = _rmw_family("atomic_fetch_inc", lambda v: 1, "old")
+(atomic_fetch_dec, atomic_fetch_dec_relaxed, atomic_fetch_dec_acquire,
+ atomic_fetch_dec_release) = _rmw_family("atomic_fetch_dec", lambda v: -1, "old")
+
+
+def _xchg(order: str, prefix: str = ""):
+    def op(x, v) -> Rmw:
+        return Rmw(x, lambda old: v, order, prefix + "xchg" + _ORDER_SUFFIX[order], returns="old")
+    op.__name__ = prefix + "xchg" + _ORDER_SUFFIX[order]
+    return op
+
+
+def _cmpxchg(order: str, prefix: str = ""):
+    def op(x, old, new) -> Rmw:
+        return Rmw(x, lambda _: new, order, prefix + "cmpxchg" + _ORDER_SUFFIX[order],
+                   returns="old", expect=CmpVal(old))
+    op.__name__ = prefix + "cmpxchg" + _ORDER_SUFFIX[order]
+    return op
+
+
+xchg, xchg_relaxed, xchg_acquire, xchg_release = (_xchg(o) for o in ("mb", "once", "acquire", "release"))
+cmpxchg, cmpxchg_relaxed, cmpxchg_acquire, cmpxchg_release = (
+    _cmpxchg(o) for o in ("mb", "once", "acquire", "release"))
+atomic_xchg, atomic_xchg_relaxed, atomic_xchg_acquire, atomic_xchg_release = (
+    _xchg(o, "atomic_") for o in ("mb", "once", "acquire", "release"))
+atomic_cmpxchg, atomic_cmpxchg_relaxed, atomic_cmpxchg_acquire, atomic_cmpxchg_release = (
+    _cmpxchg(o, "atomic_") for o in ("mb", "once", "acquire", "release"))
+
+
+# ---- spinlocks (lock.cat) ----
+# The lock word holds 0 (unlocked) or 1 (locked). spin_lock is an RMW whose read
+# (LKR, an acquire) must see 0 and whose write (LKW) stores 1; spin_unlock is a
+# release store (UL) of 0.
+
+def spin_lock(l) -> Rmw:
+    return Rmw(l, lambda old: 1, "acquire", "spin_lock", returns=None,
+               wait=lambda old: old == 0, lock_kinds=(LKR, LKW))
+
+
+def spin_unlock(l) -> Store:
+    return Store(l, 0, RELEASE, "spin_unlock")
+
+
+def spin_trylock(l) -> "Rmw":
+    """Succeeds (returns 1) like spin_lock, or fails (returns 0) reading a held lock (LF)."""
+    return Rmw(l, lambda old: 1, "acquire", "spin_trylock", returns="trylock",
+               expect=CmpVal(0), lock_kinds=(LKR, LKW))
+
+
+def spin_is_locked(l) -> LockRead:
+    return LockRead(l, "spin_is_locked")
+
+
+# ---- rwsem (the kernel's implementation: acquire/release atomics on the count) ----
+# LKMM has no rwsem; these follow kernel/locking/rwsem.c in spirit: the count is
+# -1 while write-held, the number of readers otherwise.
+
+def down_write(sem) -> Rmw:
+    return Rmw(sem, lambda old: -1, "acquire", "down_write", returns=None,
+               wait=lambda old: old == 0)
+
+
+def up_write(sem) -> Rmw:
+    return Rmw(sem, lambda old: 0, "release", "up_write", returns=None)
+
+
+def down_read(sem) -> Rmw:
+    return Rmw(sem, lambda old: old + 1, "acquire", "down_read", returns=None,
+               wait=lambda old: old >= 0)
+
+
+def up_read(sem) -> Rmw:
+    return Rmw(sem, lambda old: old - 1, "release", "up_read", returns=None)
+
+
+def ghost(*payload) -> Ghost:
+    return Ghost(payload)
+
+
+ALL_PRIMITIVES = {
+    name: obj for name, obj in dict(globals()).items()
+    if callable(obj) and not name.startswith("_") and name not in {
+        "Load", "Store", "Rmw", "LockRead", "Fence", "Ghost", "as_locref", "Any", "Callable"}
+}
