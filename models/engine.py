@@ -129,6 +129,7 @@ class Execution:
         self.order: list[int] = []                # eids in the order they were added
         self.check_consistency = check_consistency
         self._options_cache: dict[int, list[Option]] = {}
+        self._has_gp = False
         for t in self.threads:
             t.gen = t.spec.body(*t.spec.args)
             self._advance(t, None, first=True)
@@ -201,9 +202,30 @@ class Execution:
     def consistent(self) -> str | None:
         return memory.check(self.graph())
 
-    def _try(self, new_events: list[Event], rf: dict[int, int], co_edit) -> bool:
-        """Would the graph plus these events, rf edges and coherence edit be consistent?"""
+    def _newest_is_free(self, t: Thread) -> bool:
+        """Reading the co-latest store, or appending a store at the end of co, cannot
+        make a consistent graph inconsistent: the new events then have no outgoing
+        edge in any base relation (po, rf, co, fr, deps, fences), so no new cycle can
+        pass through them. The one exception is an open RCU read-side critical
+        section, whose virtual unlock (memory.py) is po-after the new event; it only
+        matters when some thread has a grace period."""
+        if not self._has_gp:
+            return True
+        depth = 0
+        for eid in t.events:
+            tags = self.events[eid].tags
+            if "rcu-lock" in tags:
+                depth += 1
+            elif "rcu-unlock" in tags:
+                depth -= 1
+        return depth <= 0
+
+    def _try(self, new_events: list[Event], rf: dict[int, int], co_edit, newest: bool = False) -> bool:
+        """Would the graph plus these events, rf edges and coherence edit be consistent?
+        ``newest``: the events read the co-latest store / land at the end of co."""
         if not self.check_consistency:
+            return True
+        if newest and self._newest_is_free(self.threads[new_events[0].tid]):
             return True
         events = self.events + new_events
         threads = [list(t.events) for t in self.threads]
@@ -260,7 +282,7 @@ class Execution:
             opts = []
             for w in reversed(order[floor:]):
                 ev = self._read_event(t, op, ref, eid, self.events[w].value)
-                if self._try([ev], {eid: w}, None):
+                if self._try([ev], {eid: w}, None, newest=w == order[-1]):
                     opts.append(Option("rf", src=w))
             return opts
         if isinstance(op, Store):
@@ -277,7 +299,7 @@ class Execution:
                 if pos < len(order) and self.events[order[pos]].rmw is not None:
                     continue   # never between an RMW's read and its write (atomic)
                 new_order = order[:pos] + [eid] + order[pos:]
-                if self._try([ev], {}, (loc, new_order)):
+                if self._try([ev], {}, (loc, new_order), newest=pos == len(order)):
                     opts.append(Option("co", pos=pos))
             return opts
         if isinstance(op, Rmw):
@@ -303,10 +325,10 @@ class Execution:
                     wev = evs[-1] if evs[-1].kind == "W" else evs[-2]
                     new_order = order[:pos + 1] + [wev.eid] + order[pos + 1:]
                     rid = wev.rmw
-                    ok = self._try(evs, {rid: w}, (loc, new_order))
+                    ok = self._try(evs, {rid: w}, (loc, new_order), newest=pos == len(order) - 1)
                 else:
                     rid = evs[0].eid
-                    ok = self._try(evs, {rid: w}, None)
+                    ok = self._try(evs, {rid: w}, None, newest=pos == len(order) - 1)
                 if ok:
                     opts.append(Option("rf", src=w, write=writes))
             return opts
@@ -451,6 +473,8 @@ class Execution:
                 raise ModelError(f"thread {t.spec.name}: {type(exc).__name__}: {exc}") from exc
             first = False
             if isinstance(op, Fence):
+                if op.kind == "sync-rcu":
+                    self._has_gp = True
                 self._add(Event(len(self.events), t.tid, "F", None, None, frozenset({op.kind}),
                                 ctrl=t.ctx.ctrl, label=op.label))
                 t.received.append((None, frozenset()))
@@ -481,6 +505,7 @@ class Execution:
         new.order = list(self.order)
         new.check_consistency = self.check_consistency
         new._options_cache = {}
+        new._has_gp = self._has_gp
         new.threads = []
         for old in self.threads:
             t = Thread(old.tid, old.spec)
