@@ -293,7 +293,8 @@ class Execution:
             eid = len(self.events)
             order = self.co[loc]
             floor = self._observed_floor(t, loc)
-            ev = self._write_event(t, op.tag, ref, eid, op.value, op.label, op.ghost, deps_of(op.value))
+            ev = self._write_event(t, op.tag, ref, eid, op.value, op.label, op.ghost, deps_of(op.value),
+                                   extra=(UL,) if op.unlock else ())
             opts = []
             for pos in range(len(order), floor, -1):
                 if pos < len(order) and self.events[order[pos]].rmw is not None:
@@ -336,7 +337,7 @@ class Execution:
 
     def _check_access(self, t: Thread, op, loc: Loc) -> None:
         is_lock_op = isinstance(op, LockRead) or (isinstance(op, Rmw) and op.lock_kinds) or (
-            isinstance(op, Store) and op.label == "spin_unlock")
+            isinstance(op, Store) and op.unlock)
         if loc.lock and not is_lock_op:
             raise ModelError(f"thread {t.spec.name}: {op.label} on spinlock {loc.name}")
         if not loc.lock and is_lock_op:
@@ -356,7 +357,7 @@ class Execution:
     def _write_event(self, t: Thread, tag: str, ref: LocRef, eid: int, value: Any, label: str,
                      ghost: Any, data: frozenset, extra: Iterable[str] = (), rmw: int | None = None) -> Event:
         tags = frozenset({tag, *extra})
-        if label == "spin_unlock":
+        if UL in extra:
             tags = frozenset({RELEASE, UL})
         return Event(eid, t.tid, "W", ref.loc, raw(value), tags, addr=ref.addr, data=data,
                      ctrl=t.ctx.ctrl, rmw=rmw, label=label, ghost=ghost)
@@ -422,7 +423,8 @@ class Execution:
                 result = (value, frozenset({eid}) | inherited)
         elif isinstance(op, Store):
             ref = as_locref(op.target)
-            ev = self._write_event(t, op.tag, ref, eid, op.value, op.label, op.ghost, deps_of(op.value))
+            ev = self._write_event(t, op.tag, ref, eid, op.value, op.label, op.ghost, deps_of(op.value),
+                                   extra=(UL,) if op.unlock else ())
             self._add(ev)
             self.co[ref.loc].insert(opt.pos, eid)
             result = None

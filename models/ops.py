@@ -30,6 +30,7 @@ class Store:
     tag: str
     label: str
     ghost: Any = None
+    unlock: bool = False     # spin_unlock / up_write: an UL event of lock.cat
 
 
 @attrs.frozen(slots=True)
@@ -278,7 +279,7 @@ def spin_lock(l) -> Rmw:
 
 
 def spin_unlock(l) -> Store:
-    return Store(l, 0, RELEASE, "spin_unlock")
+    return Store(l, 0, RELEASE, "spin_unlock", unlock=True)
 
 
 def spin_trylock(l) -> "Rmw":
@@ -291,26 +292,30 @@ def spin_is_locked(l) -> LockRead:
     return LockRead(l, "spin_is_locked")
 
 
-# ---- rwsem (the kernel's implementation: acquire/release atomics on the count) ----
-# LKMM has no rwsem; these follow kernel/locking/rwsem.c in spirit: the count is
-# -1 while write-held, the number of readers otherwise.
+# ---- rwsem ----
+# LKMM has no rwsem. We give the write side the semantics LKMM gives every
+# sleeping lock it models, those of lock.cat (LKR/LKW/UL), so that an unlock
+# followed by a lock orders what precedes the unlock before what follows the lock
+# (po-unlock-rf-lock-po), as the kernel guarantees for all its locks. The read
+# side is modelled as the same exclusive lock: two read holders never overlap in
+# our runs (a documented simplification: it removes interleavings, never adds).
 
 def down_write(sem) -> Rmw:
-    return Rmw(sem, lambda old: -1, "acquire", "down_write", returns=None,
-               wait=lambda old: old == 0)
+    return Rmw(sem, lambda old: 1, "acquire", "down_write", returns=None,
+               wait=lambda old: old == 0, lock_kinds=(LKR, LKW))
 
 
-def up_write(sem) -> Rmw:
-    return Rmw(sem, lambda old: 0, "release", "up_write", returns=None)
+def up_write(sem) -> Store:
+    return Store(sem, 0, RELEASE, "up_write", unlock=True)
 
 
 def down_read(sem) -> Rmw:
-    return Rmw(sem, lambda old: old + 1, "acquire", "down_read", returns=None,
-               wait=lambda old: old >= 0)
+    return Rmw(sem, lambda old: 1, "acquire", "down_read", returns=None,
+               wait=lambda old: old == 0, lock_kinds=(LKR, LKW))
 
 
-def up_read(sem) -> Rmw:
-    return Rmw(sem, lambda old: old - 1, "release", "up_read", returns=None)
+def up_read(sem) -> Store:
+    return Store(sem, 0, RELEASE, "up_read", unlock=True)
 
 
 def ghost(*payload) -> Ghost:
