@@ -1,0 +1,1127 @@
+"""LKMM C litmus tests: a parser, an interpreter that runs each ``Pn`` as an engine
+thread, and the exhaustive run that herd7 would do.
+
+The accepted language is the subset of C litmus tests that the kernel's
+``tools/memory-model/litmus-tests`` and herdtools' C tests use:
+
+* ``C NAME``, an optional quoted string, the ``(* ... *)`` doc comment (its
+  ``Result:`` line is kept);
+* the init block ``{ int x; int y=1; int *p=y; spinlock_t l; 0:r0=1; }``;
+* ``P0(int *x, ...) { ... }`` ... with local declarations (optionally
+  initialised), assignments, ``if``/``else``, blocks, C expressions and every
+  primitive of ``models/ops.py`` by its kernel name;
+* ``locations [...]``, ``filter (...)`` and one ``exists`` / ``~exists`` /
+  ``forall`` condition with ``/\\``, ``\\/``, ``~``, ``N:reg=v``, ``x=v``, ``[x]=v``.
+
+Anything else is a ``LitmusError`` naming file, line and column. Input is
+never evaluated as Python: the tokenizer and recursive-descent parser below
+build a small syntax tree, and ``_Interp`` walks it, yielding one ``ops`` value
+per memory access so the engine sees the accesses and tracks dependencies
+through ``Val`` exactly as for a hand-written protocol.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any, Callable, Iterator
+
+import attrs
+
+from . import ops
+from .engine import Execution, ModelError, ThreadSpec
+from .events import Loc, LocRef, Val, deps_of, raw
+from .explore import ExploreStats, explore
+
+
+class LitmusError(Exception):
+    """Malformed or unsupported litmus input: ``FILE:LINE:COL: what is wrong``."""
+
+    def __init__(self, path: str, line: int, col: int, msg: str):
+        super().__init__(f"{path}:{line}:{col}: {msg}")
+        self.path, self.line, self.col, self.msg = path, line, col, msg
+
+
+# --------------------------------------------------------------------------
+# Tokens
+# --------------------------------------------------------------------------
+
+@attrs.frozen(slots=True)
+class Tok:
+    kind: str       # "id" | "num" | "str" | "op" | "eof"
+    text: str
+    line: int
+    col: int
+
+
+_PUNCT = ("/\\", "\\/", "->", "&&", "||", "==", "!=", "<=", ">=", "<<", ">>",
+          "{", "}", "(", ")", "[", "]", ";", ",", "=", "*", "&", "+", "-", "!", "~",
+          "<", ">", "|", "^", "%", "/", ":", ".", "?")
+_ID = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_NUM = re.compile(r"0[xX][0-9a-fA-F]+|[0-9]+")
+_WS = re.compile(r"[ \t\r\f\v]+")
+
+
+def tokenize(text: str, path: str) -> tuple[list[Tok], list[str]]:
+    """Tokens and the text of every ``(* *)`` comment. ``(*`` opens a comment only
+    outside braces, so that ``(*x)`` in a thread body stays C."""
+    toks: list[Tok] = []
+    comments: list[str] = []
+    i, line, bol, depth, n = 0, 1, 0, 0, len(text)
+    while i < n:
+        c = text[i]
+        col = i - bol + 1
+        if c == "\n":
+            i += 1
+            line += 1
+            bol = i
+            continue
+        m = _WS.match(text, i)
+        if m:
+            i = m.end()
+            continue
+        if text.startswith("//", i):
+            j = text.find("\n", i)
+            i = n if j < 0 else j
+            continue
+        for opener, closer in (("/*", "*/"), ("(*", "*)")):
+            if text.startswith(opener, i) and (opener == "/*" or depth == 0):
+                j = text.find(closer, i + 2)
+                if j < 0:
+                    raise LitmusError(path, line, col, f"unterminated comment {opener}")
+                body = text[i + 2:j]
+                if opener == "(*":
+                    comments.append(body)
+                line += body.count("\n")
+                if "\n" in body:
+                    bol = i + 2 + body.rfind("\n") + 1
+                i = j + 2
+                break
+        else:
+            m = _ID.match(text, i)
+            if m:
+                toks.append(Tok("id", m.group(), line, col))
+                i = m.end()
+                continue
+            m = _NUM.match(text, i)
+            if m:
+                toks.append(Tok("num", m.group(), line, col))
+                i = m.end()
+                continue
+            if c == '"':
+                j = text.find('"', i + 1)
+                if j < 0 or "\n" in text[i:j]:
+                    raise LitmusError(path, line, col, "unterminated string")
+                toks.append(Tok("str", text[i + 1:j], line, col))
+                i = j + 1
+                continue
+            for p in _PUNCT:
+                if text.startswith(p, i):
+                    toks.append(Tok("op", p, line, col))
+                    depth += {"{": 1, "}": -1}.get(p, 0)
+                    i += len(p)
+                    break
+            else:
+                raise LitmusError(path, line, col, f"unexpected character {c!r}")
+            continue
+    toks.append(Tok("eof", "", line, i - bol + 1))
+    return toks, comments
+
+
+# --------------------------------------------------------------------------
+# Syntax tree (expressions, statements, conditions)
+# --------------------------------------------------------------------------
+
+@attrs.frozen(slots=True)
+class Pos:
+    line: int
+    col: int
+
+
+@attrs.frozen(slots=True)
+class Num:
+    value: int
+    pos: Pos
+
+
+@attrs.frozen(slots=True)
+class Name:
+    name: str
+    pos: Pos
+
+
+@attrs.frozen(slots=True)
+class Unary:
+    op: str          # "-", "!", "~"
+    arg: Any
+    pos: Pos
+
+
+@attrs.frozen(slots=True)
+class Binary:
+    op: str
+    left: Any
+    right: Any
+    pos: Pos
+
+
+@attrs.frozen(slots=True)
+class Deref:
+    arg: Any
+    pos: Pos
+
+
+@attrs.frozen(slots=True)
+class Call:
+    name: str
+    args: tuple
+    pos: Pos
+
+
+@attrs.frozen(slots=True)
+class Assign:
+    target: Any      # Name (a register) or Deref (a plain store)
+    value: Any
+    pos: Pos
+
+
+@attrs.frozen(slots=True)
+class ExprStmt:
+    expr: Any
+    pos: Pos
+
+
+@attrs.frozen(slots=True)
+class If:
+    cond: Any
+    then: tuple
+    other: tuple
+    pos: Pos
+
+
+# conditions
+@attrs.frozen(slots=True)
+class CAtom:
+    key: str         # "0:r1" or "[x]"
+    value: Any       # int or a location name (str)
+    negated: bool = False
+
+
+@attrs.frozen(slots=True)
+class CNot:
+    arg: Any
+
+
+@attrs.frozen(slots=True)
+class CAnd:
+    args: tuple
+
+
+@attrs.frozen(slots=True)
+class COr:
+    args: tuple
+
+
+@attrs.frozen(slots=True)
+class CConst:
+    value: bool
+
+
+@attrs.frozen(slots=True)
+class ThreadAst:
+    tid: int
+    params: tuple        # ((name, is_lock), ...)
+    registers: tuple     # every local declared, in order
+    body: tuple
+
+
+@attrs.frozen(slots=True)
+class Program:
+    path: str
+    name: str
+    result: str | None           # the doc comment's "Result:" word, if any
+    locs: tuple                  # ((name, init, is_lock), ...), init: int or a name
+    reg_init: tuple              # ((tid, reg, value), ...)
+    threads: tuple
+    locations: tuple             # keys, as in CAtom.key
+    filter: Any
+    quantifier: str              # "exists" | "~exists" | "forall"
+    condition: Any
+
+
+# --------------------------------------------------------------------------
+# Primitives: kernel name -> (argument kinds, op builder)
+# "lv": an lvalue ``*p`` (READ_ONCE(*x)); "p": a pointer (smp_load_acquire(x));
+# "v": a value. The shapes follow tools/memory-model/linux-kernel.def.
+# --------------------------------------------------------------------------
+
+def _primitives() -> dict[str, tuple[str, Callable]]:
+    table: dict[str, tuple[str, Callable]] = {
+        "READ_ONCE": ("lv", ops.READ_ONCE),
+        "WRITE_ONCE": ("lv v", ops.WRITE_ONCE),
+        "smp_load_acquire": ("p", ops.smp_load_acquire),
+        "smp_store_release": ("p v", ops.smp_store_release),
+        "rcu_dereference": ("lv", ops.rcu_dereference),
+        "rcu_assign_pointer": ("lv v", ops.rcu_assign_pointer),
+        "atomic_read": ("p", ops.atomic_read),
+        "atomic_set": ("p v", ops.atomic_set),
+        "atomic_read_acquire": ("p", ops.atomic_read_acquire),
+        "atomic_set_release": ("p v", ops.atomic_set_release),
+        "atomic_add": ("v p", ops.atomic_add),
+        "atomic_sub": ("v p", ops.atomic_sub),
+        "atomic_inc": ("p", ops.atomic_inc),
+        "atomic_dec": ("p", ops.atomic_dec),
+        "spin_lock": ("p", ops.spin_lock),
+        "spin_unlock": ("p", ops.spin_unlock),
+        "spin_trylock": ("p", ops.spin_trylock),
+        "spin_is_locked": ("p", ops.spin_is_locked),
+        "down_read": ("p", ops.down_read),
+        "up_read": ("p", ops.up_read),
+        "down_write": ("p", ops.down_write),
+        "up_write": ("p", ops.up_write),
+    }
+    for fence in ("smp_mb", "smp_rmb", "smp_wmb", "smp_mb__before_atomic", "smp_mb__after_atomic",
+                  "smp_mb__after_spinlock", "smp_mb__after_unlock_lock", "barrier",
+                  "rcu_read_lock", "rcu_read_unlock", "synchronize_rcu"):
+        table[fence] = ("", getattr(ops, fence))
+    # linux-kernel.def: synchronize_rcu_expedited is a grace period too.
+    table["synchronize_rcu_expedited"] = ("", ops.synchronize_rcu)
+    for suffix in ("", "_relaxed", "_acquire", "_release"):
+        for base in ("add_return", "sub_return", "fetch_add", "fetch_sub"):
+            table[f"atomic_{base}{suffix}"] = ("v p", getattr(ops, f"atomic_{base}{suffix}"))
+        for base in ("inc_return", "dec_return", "fetch_inc", "fetch_dec"):
+            table[f"atomic_{base}{suffix}"] = ("p", getattr(ops, f"atomic_{base}{suffix}"))
+        for base in ("xchg", "atomic_xchg"):
+            table[f"{base}{suffix}"] = ("p v", getattr(ops, f"{base}{suffix}"))
+        for base in ("cmpxchg", "atomic_cmpxchg"):
+            table[f"{base}{suffix}"] = ("p v v", getattr(ops, f"{base}{suffix}"))
+    return table
+
+
+PRIMITIVES = _primitives()
+# linux-kernel.def: smp_store_mb(X, V) is WRITE_ONCE followed by smp_mb().
+_STORE_MB = "smp_store_mb"
+
+_TYPE_WORDS = frozenset({
+    "int", "long", "unsigned", "signed", "char", "short", "atomic_t", "atomic_long_t",
+    "spinlock_t", "intptr_t", "uintptr_t", "u8", "u16", "u32", "u64", "s8", "s16", "s32",
+    "s64", "bool", "_Bool", "const", "volatile", "size_t",
+})
+_UNSUPPORTED_KEYWORDS = frozenset({
+    "while", "for", "do", "switch", "case", "return", "goto", "break", "continue", "struct",
+    "union", "typedef", "sizeof",
+})
+
+
+# --------------------------------------------------------------------------
+# Parser
+# --------------------------------------------------------------------------
+
+class _Parser:
+    def __init__(self, text: str, path: str):
+        self.path = path
+        self.text = text
+        self.toks, self.comments = tokenize(text, path)
+        self.i = 0
+        self._cond_tokens: list[tuple[str, Tok]] = []   # names a condition uses, to check
+        self._scope: set[str] = set()
+        self._registers: list[str] = []
+
+    # -- token helpers --
+    @property
+    def tok(self) -> Tok:
+        return self.toks[self.i]
+
+    def err(self, msg: str, tok: Tok | None = None) -> LitmusError:
+        t = tok or self.tok
+        return LitmusError(self.path, t.line, t.col, msg)
+
+    def at(self, text: str) -> bool:
+        t = self.tok
+        return t.kind in ("op", "id") and t.text == text
+
+    def take(self) -> Tok:
+        t = self.tok
+        if t.kind == "eof":
+            raise self.err("unexpected end of file")
+        self.i += 1
+        return t
+
+    def expect(self, text: str, what: str = "") -> Tok:
+        if not self.at(text):
+            got = "end of file" if self.tok.kind == "eof" else repr(self.tok.text)
+            raise self.err(f"expected {text!r}{' ' + what if what else ''}, found {got}")
+        return self.take()
+
+    def accept(self, text: str) -> bool:
+        if self.at(text):
+            self.i += 1
+            return True
+        return False
+
+    def ident(self, what: str) -> Tok:
+        if self.tok.kind != "id":
+            got = "end of file" if self.tok.kind == "eof" else repr(self.tok.text)
+            raise self.err(f"expected {what}, found {got}")
+        return self.take()
+
+    def pos(self) -> Pos:
+        return Pos(self.tok.line, self.tok.col)
+
+    # -- the file --
+    def program(self) -> Program:
+        if not self.text.strip():
+            raise LitmusError(self.path, 1, 1, "empty file: expected 'C NAME'")
+        t = self.tok
+        if not (t.kind == "id" and t.text == "C"):
+            raise self.err("expected 'C NAME' on the first line (only C litmus tests are supported)")
+        self.take()
+        name = self._test_name(t)
+        if self.tok.kind == "str":
+            self.take()
+        result = None
+        for c in self.comments[:1]:
+            m = re.search(r"Result:\s*(\w+)", c)
+            if m:
+                result = m.group(1)
+        self.expect("{", "to open the init block")
+        locs, reg_init = self._init_block()
+        threads = []
+        while self.tok.kind == "id" and re.fullmatch(r"P[0-9]+", self.tok.text):
+            threads.append(self._thread(len(threads)))
+        if not threads:
+            raise self.err("expected a thread P0(...) { ... }")
+        locations: list[str] = []
+        filt = None
+        while True:
+            if self.accept("locations"):
+                self.expect("[")
+                while not self.accept("]"):
+                    locations.append(self._cond_key())
+                    if not self.at("]"):
+                        self.expect(";")
+            elif self.accept("filter"):
+                filt = self._prop()
+            else:
+                break
+        if self.accept("~"):
+            self.expect("exists", "after '~'")
+            quant = "~exists"
+        elif self.accept("exists"):
+            quant = "exists"
+        elif self.accept("forall"):
+            quant = "forall"
+        else:
+            got = "end of file" if self.tok.kind == "eof" else repr(self.tok.text)
+            raise self.err(f"expected a condition (exists, ~exists or forall), found {got}")
+        cond = self._prop()
+        if self.tok.kind != "eof":
+            raise self.err(f"unexpected {self.tok.text!r} after the condition")
+        prog = Program(self.path, name, result, tuple(locs), tuple(reg_init), tuple(threads),
+                       tuple(locations), filt, quant, cond)
+        return prog
+
+    def _test_name(self, c_tok: Tok) -> str:
+        # The name is the rest of the first line: it may hold '+', '.', '-' ...
+        line_text = self.text.splitlines()[c_tok.line - 1]
+        rest = line_text[c_tok.col:].split()
+        if not rest:
+            raise self.err("expected a test name after 'C'", c_tok)
+        while self.tok.kind != "eof" and self.tok.line == c_tok.line:
+            self.take()
+        return rest[0]
+
+    def _type(self) -> tuple[list[str], int]:
+        words = []
+        while self.tok.kind == "id" and self.tok.text in _TYPE_WORDS:
+            words.append(self.take().text)
+        stars = 0
+        while self.accept("*"):
+            stars += 1
+        return words, stars
+
+    def _init_block(self):
+        locs: dict[str, tuple[Any, bool, Tok]] = {}
+        reg_init = []
+        while not self.accept("}"):
+            if self.accept(";"):
+                continue
+            words, _ = self._type()
+            if self.tok.kind == "num":      # 0:r0=1
+                tid = int(self.take().text)
+                self.expect(":")
+                reg = self.ident("a register name")
+                self.expect("=")
+                reg_init.append((tid, reg.text, self._init_value(), reg))
+            else:
+                nt = self.ident("a location name in the init block")
+                if nt.text in _UNSUPPORTED_KEYWORDS:
+                    raise self.err(f"unsupported construct {nt.text!r} in the init block", nt)
+                value: Any = 0
+                if self.accept("="):
+                    value = self._init_value()
+                locs[nt.text] = (value, "spinlock_t" in words, nt)
+            if not self.at("}"):
+                self.expect(";", "after an initialisation")
+        names = set(locs)
+        for n, (value, _lock, nt) in locs.items():
+            if isinstance(value, str) and value not in names:
+                # herd: a name on the right is a location; it must be one.
+                raise self.err(f"{value!r} is not a declared location", nt)
+        return [(n, v, lk) for n, (v, lk, _t) in locs.items()], [
+            (tid, reg, value) for tid, reg, value, _t in reg_init]
+
+    def _init_value(self) -> Any:
+        if self.accept("&"):
+            return self.ident("a location name after '&'").text
+        neg = self.accept("-")
+        if self.tok.kind == "num":
+            v = int(self.take().text, 0)
+            return -v if neg else v
+        t = self.ident("an initial value")
+        if t.text == "NULL":
+            return 0
+        if t.text == "ATOMIC_INIT":
+            self.expect("(")
+            v = self._init_value()
+            self.expect(")")
+            return v
+        return t.text
+
+    def _thread(self, index: int) -> ThreadAst:
+        t = self.take()
+        tid = int(t.text[1:])
+        if tid != index:
+            raise self.err(f"expected thread P{index}, found {t.text}", t)
+        self.expect("(")
+        params = []
+        while not self.accept(")"):
+            words, stars = self._type()
+            pt = self.ident("a parameter name")
+            if not words and not stars:
+                raise self.err(f"parameter {pt.text!r} needs a type", pt)
+            params.append((pt.text, "spinlock_t" in words))
+            if not self.at(")"):
+                self.expect(",")
+        self._scope = {p for p, _ in params}
+        self._registers: list[str] = []
+        self.expect("{", f"to open the body of {t.text}")
+        body = self._block_rest()
+        return ThreadAst(tid, tuple(params), tuple(self._registers), tuple(body))
+
+    # -- statements --
+    def _block_rest(self) -> list:
+        out: list = []
+        while not self.accept("}"):
+            if self.tok.kind == "eof":
+                raise self.err("unexpected end of file: missing '}'")
+            out.extend(self._statement())
+        return out
+
+    def _statement(self) -> list:
+        t = self.tok
+        pos = self.pos()
+        if self.accept(";"):
+            return []
+        if self.accept("{"):
+            return self._block_rest()
+        if t.kind == "id" and t.text in _UNSUPPORTED_KEYWORDS:
+            raise self.err(f"unsupported construct {t.text!r}")
+        if self.accept("if"):
+            self.expect("(", "after 'if'")
+            cond = self._expr()
+            self.expect(")", "to close the 'if' condition")
+            then = self._statement()
+            other: list = []
+            if self.accept("else"):
+                other = self._statement()
+            return [If(cond, tuple(then), tuple(other), pos)]
+        if t.kind == "id" and t.text in _TYPE_WORDS:
+            return self._declaration()
+        if self.at("*"):
+            target = self._unary()
+            self.expect("=", "(a plain store)")
+            value = self._expr()
+            self.expect(";")
+            return [Assign(target, value, pos)]
+        if t.kind == "id" and self.toks[self.i + 1].text == "=" and self.toks[self.i + 1].kind == "op":
+            self.take()
+            self._use(t)
+            self.take()
+            value = self._expr()
+            self.expect(";")
+            return [Assign(Name(t.text, pos), value, pos)]
+        expr = self._expr()
+        if self.at("="):
+            raise self.err("unsupported assignment target")
+        self.expect(";", "after a statement")
+        return [ExprStmt(expr, pos)]
+
+    def _declaration(self) -> list:
+        out = []
+        words, _ = self._type()
+        while True:
+            while self.accept("*"):
+                pass
+            nt = self.ident("a variable name")
+            if nt.text in PRIMITIVES or nt.text in _TYPE_WORDS:
+                raise self.err(f"{nt.text!r} cannot be a variable name", nt)
+            if nt.text not in self._registers:
+                self._registers.append(nt.text)
+            self._scope.add(nt.text)
+            pos = Pos(nt.line, nt.col)
+            if self.accept("="):
+                out.append(Assign(Name(nt.text, pos), self._expr(), pos))
+            # else: nothing to run; every register starts at 0 (herd) or at the
+            # value the init block gives it (``0:r1=2;``).
+            if not self.accept(","):
+                break
+        self.expect(";", "after a declaration")
+        return out
+
+    def _use(self, t: Tok) -> None:
+        if t.text not in self._scope:
+            raise self.err(f"undeclared register {t.text!r}", t)
+
+    # -- expressions (C precedence) --
+    _LEVELS = (("||",), ("&&",), ("|",), ("^",), ("&",), ("==", "!="), ("<", "<=", ">", ">="),
+               ("<<", ">>"), ("+", "-"), ("*", "/", "%"))
+
+    def _expr(self, level: int = 0) -> Any:
+        if level == len(self._LEVELS):
+            return self._unary()
+        left = self._expr(level + 1)
+        while self.tok.kind == "op" and self.tok.text in self._LEVELS[level]:
+            pos = self.pos()
+            op = self.take().text
+            right = self._expr(level + 1)
+            left = Binary(op, left, right, pos)
+        if level == 0 and self.at("?"):
+            raise self.err("unsupported construct '?:'")
+        return left
+
+    def _unary(self) -> Any:
+        pos = self.pos()
+        if self.accept("*"):
+            return Deref(self._unary(), pos)
+        if self.accept("&"):
+            raise self.err("unsupported construct '&' (address of) in a thread", Tok("op", "&", pos.line, pos.col))
+        for op in ("-", "!", "~"):
+            if self.accept(op):
+                return Unary(op, self._unary(), pos)
+        if self.accept("+"):
+            return self._unary()
+        return self._postfix()
+
+    def _postfix(self) -> Any:
+        t = self.tok
+        pos = self.pos()
+        if self.accept("("):
+            if self.tok.kind == "id" and self.tok.text in _TYPE_WORDS:
+                self._type()        # a cast: (int *) e -- values are untyped here
+                self.expect(")")
+                return self._unary()
+            e = self._expr()
+            self.expect(")")
+            return e
+        if t.kind == "num":
+            self.take()
+            return Num(int(t.text, 0), pos)
+        if t.kind != "id":
+            got = "end of file" if t.kind == "eof" else repr(t.text)
+            raise self.err(f"expected an expression, found {got}")
+        self.take()
+        if self.at("("):
+            return self._call(t, pos)
+        if t.text == "NULL":
+            return Num(0, pos)
+        if t.text in ("true", "false"):
+            return Num(int(t.text == "true"), pos)
+        if self.at("->") or self.at("["):
+            raise self.err(f"unsupported construct {self.tok.text!r}")
+        self._use(t)
+        return Name(t.text, pos)
+
+    def _call(self, t: Tok, pos: Pos) -> Call:
+        self.expect("(")
+        args = []
+        while not self.accept(")"):
+            args.append(self._expr())
+            if not self.at(")"):
+                self.expect(",", f"between the arguments of {t.text}")
+        if t.text == _STORE_MB:
+            kinds = "lv v"
+        elif t.text in PRIMITIVES:
+            kinds = PRIMITIVES[t.text][0]
+        else:
+            raise self.err(f"unknown primitive {t.text!r}", t)
+        want = kinds.split()
+        if len(args) != len(want):
+            raise self.err(f"{t.text} takes {len(want)} argument(s), found {len(args)}", t)
+        for kind, a in zip(want, args):
+            if kind == "lv" and not isinstance(a, Deref):
+                raise self.err(f"{t.text} needs an lvalue such as *x as its first argument", t)
+        return Call(t.text, tuple(args), pos)
+
+    # -- conditions --
+    def _prop(self) -> Any:
+        args = [self._conj()]
+        while self.accept("\\/"):
+            args.append(self._conj())
+        return args[0] if len(args) == 1 else COr(tuple(args))
+
+    def _conj(self) -> Any:
+        args = [self._cunary()]
+        while self.accept("/\\"):
+            args.append(self._cunary())
+        return args[0] if len(args) == 1 else CAnd(tuple(args))
+
+    def _cunary(self) -> Any:
+        if self.accept("~"):
+            return CNot(self._cunary())
+        if self.accept("("):
+            p = self._prop()
+            self.expect(")", "to close the condition")
+            return p
+        if self.accept("true"):
+            return CConst(True)
+        if self.accept("false"):
+            return CConst(False)
+        key = self._cond_key()
+        if self.accept("!="):
+            return CAtom(key, self._cond_value(), negated=True)
+        self.expect("=", "in the condition")
+        return CAtom(key, self._cond_value())
+
+    def _cond_key(self) -> str:
+        start = self.tok
+        if self.tok.kind == "num":
+            tid = int(self.take().text)
+            self.expect(":")
+            reg = self.ident("a register name")
+            self._cond_tokens.append((f"{tid}:{reg.text}", start))
+            return f"{tid}:{reg.text}"
+        bracket = self.accept("[")
+        nt = self.ident("a register N:reg or a location name")
+        if bracket:
+            self.expect("]")
+        self._cond_tokens.append((f"[{nt.text}]", nt))
+        return f"[{nt.text}]"
+
+    def _cond_value(self) -> Any:
+        neg = self.accept("-")
+        if self.tok.kind == "num":
+            v = int(self.take().text, 0)
+            return -v if neg else v
+        t = self.ident("a value")
+        if t.text == "NULL":
+            return 0
+        self._cond_tokens.append((f"[{t.text}]", t))
+        return t.text
+
+
+def parse(text: str, path: str = "<litmus>") -> Program:
+    p = _Parser(text, path)
+    prog = p.program()
+    regs = {f"{th.tid}:{r}" for th in prog.threads for r in (*th.registers, *(n for n, _ in th.params))}
+    shared = {n for n, _, _ in prog.locs} | {n for th in prog.threads for n, _ in th.params}
+    for key, tok in p._cond_tokens:
+        if key.startswith("[") and key[1:-1] not in shared:
+            raise LitmusError(path, tok.line, tok.col, f"unknown location {key[1:-1]!r}")
+        if not key.startswith("[") and key not in regs:
+            raise LitmusError(path, tok.line, tok.col, f"undeclared register {key!r}")
+    for tid, reg, _v in prog.reg_init:
+        if f"{tid}:{reg}" not in regs:
+            raise LitmusError(path, 1, 1, f"init block sets {tid}:{reg}, which thread P{tid} does not declare")
+    return prog
+
+
+def parse_file(path: str) -> Program:
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise LitmusError(path, 1, 1, f"cannot read: {exc.strerror if isinstance(exc, OSError) else exc}") from None
+    return parse(text, path)
+
+
+# --------------------------------------------------------------------------
+# Interpreter: each Pn becomes an engine thread
+# --------------------------------------------------------------------------
+
+class _Raise(Exception):
+    """A run-time fault of the litmus program (not of the model), with its position."""
+
+    def __init__(self, pos: Pos, msg: str):
+        super().__init__(msg)
+        self.pos, self.msg = pos, msg
+
+
+def _make_locations(prog: Program) -> dict[str, Loc]:
+    """One ``Loc`` per shared name: the init block's, plus every thread parameter
+    herd creates implicitly (initial value 0). Pointer initialisers (``int *p=y;``)
+    hold the target ``Loc``; they are built after their targets."""
+    decl = {n: (init, lock) for n, init, lock in prog.locs}
+    for th in prog.threads:
+        for name, lock in th.params:
+            init, was_lock = decl.get(name, (0, False))
+            decl[name] = (init, was_lock or lock)
+    out: dict[str, Loc] = {}
+    pending = dict(decl)
+    while pending:
+        progress = False
+        for name, (init, lock) in list(pending.items()):
+            if isinstance(init, str):
+                if init not in out:
+                    continue
+                init = out[init]
+            out[name] = Loc(name, init, lock=lock)
+            del pending[name]
+            progress = True
+        if not progress:
+            raise LitmusError(prog.path, 1, 1, f"circular pointer initialisers: {sorted(pending)}")
+    return out
+
+
+def _arith(op: str, a: Any, b: Any, pos: Pos) -> Any:
+    """A C binary operator; the result depends on both operands (LKMM ``data``)."""
+    ra, rb = raw(a), raw(b)
+    if isinstance(ra, Loc) or isinstance(rb, Loc):
+        if op not in ("==", "!="):
+            raise _Raise(pos, f"unsupported pointer arithmetic {op!r}")
+        r = int((ra == rb) == (op == "=="))
+    elif op in ("/", "%"):
+        if rb == 0:
+            raise _Raise(pos, "division by zero")
+        q = abs(ra) // abs(rb) * (1 if (ra >= 0) == (rb >= 0) else -1)   # C truncates
+        r = q if op == "/" else ra - q * rb
+    else:
+        r = _BINOPS[op](ra, rb)
+    if isinstance(a, Val) or isinstance(b, Val):
+        ctx = a.ctx if isinstance(a, Val) else None
+        ctx = ctx or (b.ctx if isinstance(b, Val) else None)
+        return Val(r, deps_of(a) | deps_of(b), ctx)
+    return r
+
+
+_BINOPS: dict[str, Callable[[Any, Any], Any]] = {
+    "+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b,
+    "&": lambda a, b: a & b, "|": lambda a, b: a | b, "^": lambda a, b: a ^ b,
+    "<<": lambda a, b: a << b, ">>": lambda a, b: a >> b,
+    "==": lambda a, b: int(a == b), "!=": lambda a, b: int(a != b),
+    "<": lambda a, b: int(a < b), "<=": lambda a, b: int(a <= b),
+    ">": lambda a, b: int(a > b), ">=": lambda a, b: int(a >= b),
+}
+
+
+def _pure(e: Any) -> bool:
+    """No memory access inside: evaluating it cannot yield an operation."""
+    if isinstance(e, (Num, Name)):
+        return True
+    if isinstance(e, Unary):
+        return _pure(e.arg)
+    if isinstance(e, Binary):
+        return _pure(e.left) and _pure(e.right)
+    return False
+
+
+def _truth(v: Any) -> bool:
+    # bool(Val) records a control dependency on the loads it came from (events.Val).
+    return bool(v)
+
+
+class _Interp:
+    """Walks one thread's statements, yielding ``ops`` values to the engine."""
+
+    def __init__(self, locs: dict[str, Loc]):
+        self.locs = locs
+
+    def body(self, th: ThreadAst, init: dict[str, Any]) -> Iterator[Any]:
+        env: dict[str, Any] = {r: 0 for r in th.registers}
+        for name, _lock in th.params:
+            env[name] = self.locs[name]
+        env.update(init)
+        yield from self.block(th.body, env)
+        return {k: raw(v) for k, v in env.items()}
+
+    def block(self, stmts: tuple, env: dict) -> Iterator[Any]:
+        for s in stmts:
+            if isinstance(s, Assign):
+                if isinstance(s.target, Name):
+                    env[s.target.name] = yield from self.eval(s.value, env)
+                else:
+                    ref = yield from self.address(s.target.arg, env, s.pos)
+                    v = yield from self.eval(s.value, env)
+                    yield ops.plain_write(ref, v)      # plain C store: *x = v
+            elif isinstance(s, ExprStmt):
+                yield from self.eval(s.expr, env)
+            elif isinstance(s, If):
+                c = yield from self.eval(s.cond, env)
+                yield from self.block(s.then if _truth(c) else s.other, env)
+            else:  # pragma: no cover - the parser builds nothing else
+                raise _Raise(Pos(0, 0), f"cannot run {s!r}")
+
+    def address(self, e: Any, env: dict, pos: Pos) -> Iterator[Any]:
+        """The location a pointer expression denotes, with its address dependency."""
+        v = yield from self.eval(e, env)
+        if isinstance(v, Val) and isinstance(v.v, Loc):
+            return LocRef(v.v, v.deps)
+        if isinstance(v, Loc):
+            return LocRef(v)
+        raise _Raise(pos, f"dereference of a non-pointer value {raw(v)!r}")
+
+    def eval(self, e: Any, env: dict) -> Iterator[Any]:
+        if isinstance(e, Num):
+            return e.value
+        if isinstance(e, Name):
+            return env[e.name]
+        if isinstance(e, Deref):            # plain C load: ... = *x
+            ref = yield from self.address(e.arg, env, e.pos)
+            return (yield ops.plain_read(ref))
+        if isinstance(e, Unary):
+            a = yield from self.eval(e.arg, env)
+            if isinstance(raw(a), Loc):
+                raise _Raise(e.pos, f"unsupported pointer arithmetic {e.op!r}")
+            if e.op == "-":
+                return _arith("-", 0, a, e.pos)
+            if e.op == "~":
+                return _arith("^", -1, a, e.pos)
+            return _arith("==", a, 0, e.pos)       # !a
+        if isinstance(e, Binary):
+            if e.op in ("&&", "||"):
+                return (yield from self.logical(e, env))
+            a = yield from self.eval(e.left, env)
+            b = yield from self.eval(e.right, env)
+            return _arith(e.op, a, b, e.pos)
+        if isinstance(e, Call):
+            return (yield from self.call(e, env))
+        raise _Raise(Pos(0, 0), f"cannot evaluate {e!r}")  # pragma: no cover
+
+    def logical(self, e: Binary, env: dict) -> Iterator[Any]:
+        a = yield from self.eval(e.left, env)
+        if _pure(e.right):
+            # No access to skip: the value depends on both sides (data), no branch.
+            b = yield from self.eval(e.right, env)
+            ta, tb = bool(raw(a)), bool(raw(b))
+            r = int(ta and tb) if e.op == "&&" else int(ta or tb)
+            if isinstance(a, Val) or isinstance(b, Val):
+                return _arith("|", Val(r, deps_of(a) | deps_of(b), getattr(a, "ctx", None) or getattr(b, "ctx", None)), 0, e.pos)
+            return r
+        # C short-circuits: whether the right side's accesses happen depends on
+        # the left side, which is a control dependency (events.Val.__bool__).
+        ta = _truth(a)
+        if ta == (e.op == "||"):
+            return int(ta)
+        b = yield from self.eval(e.right, env)
+        return int(_truth(b))
+
+    def call(self, e: Call, env: dict) -> Iterator[Any]:
+        if e.name == _STORE_MB:
+            ref = yield from self.address(e.args[0].arg, env, e.pos)
+            v = yield from self.eval(e.args[1], env)
+            yield ops.WRITE_ONCE(ref, v)
+            yield ops.smp_mb()
+            return 0
+        kinds, build = PRIMITIVES[e.name]
+        args = []
+        for kind, a in zip(kinds.split(), e.args):
+            if kind == "lv":
+                args.append((yield from self.address(a.arg, env, e.pos)))
+            elif kind == "p":
+                args.append((yield from self.address(a, env, e.pos)))
+            else:
+                args.append((yield from self.eval(a, env)))
+        result = yield build(*args)
+        return 0 if result is None else result
+
+
+# --------------------------------------------------------------------------
+# Exhaustive run
+# --------------------------------------------------------------------------
+
+@attrs.frozen(slots=True)
+class LitmusResult:
+    name: str
+    quantifier: str
+    condition: str              # as herd prints it, e.g. "exists (0:r0=0 /\\ [y]=1)"
+    keys: tuple                 # the state's columns, in herd's order
+    states: tuple               # sorted tuples of values, one per key
+    positive: int
+    negative: int
+    executions: int
+    blocked: int
+    ok: bool
+    observation: str            # Never | Sometimes | Always
+    seconds: float
+    result: str | None          # the doc comment's Result: word
+
+
+def _keys_of(prop: Any) -> list[str]:
+    if isinstance(prop, CAtom):
+        return [prop.key]
+    if isinstance(prop, CNot):
+        return _keys_of(prop.arg)
+    if isinstance(prop, (CAnd, COr)):
+        return [k for a in prop.args for k in _keys_of(a)]
+    return []
+
+
+def _holds(prop: Any, state: dict[str, Any]) -> bool:
+    if isinstance(prop, CAtom):
+        v = state[prop.key]
+        want = prop.value
+        eq = (isinstance(v, Loc) and v.name == want) if isinstance(want, str) else (
+            not isinstance(v, Loc) and v == want)
+        return eq != prop.negated
+    if isinstance(prop, CNot):
+        return not _holds(prop.arg, state)
+    if isinstance(prop, CAnd):
+        return all(_holds(a, state) for a in prop.args)
+    if isinstance(prop, COr):
+        return any(_holds(a, state) for a in prop.args)
+    return prop.value
+
+
+def show_prop(prop: Any, top: bool = True) -> str:
+    """herd's rendering: ``x=1`` becomes ``[x]=1``, one pair of parentheses outside."""
+    if isinstance(prop, CAtom):
+        s = f"{prop.key}{'!=' if prop.negated else '='}{prop.value}"
+    elif isinstance(prop, CNot):
+        s = "~" + show_prop(prop.arg, False)
+    elif isinstance(prop, CAnd):
+        s = " /\\ ".join(show_prop(a, False) for a in prop.args)
+        s = s if top else f"({s})"
+    elif isinstance(prop, COr):
+        s = " \\/ ".join(show_prop(a, False) for a in prop.args)
+        s = s if top else f"({s})"
+    else:
+        s = "true" if prop.value else "false"
+    return f"({s})" if top else s
+
+
+def _key_order(key: str) -> tuple:
+    # herd lists registers (by thread, then name) before locations (by name).
+    if key.startswith("["):
+        return (1, 0, key[1:-1])
+    tid, reg = key.split(":")
+    return (0, int(tid), reg)
+
+
+def _value_order(v: Any) -> tuple:
+    return (1, v.name) if isinstance(v, Loc) else (0, v)
+
+
+def build(prog: Program) -> tuple[list[ThreadSpec], dict[str, Loc]]:
+    """The engine threads of a parsed test, and its shared locations by name."""
+    locs = _make_locations(prog)
+    interp = _Interp(locs)
+    specs = []
+    for th in prog.threads:
+        init = {}
+        for tid, reg, value in prog.reg_init:
+            if tid == th.tid:
+                init[reg] = locs[value] if isinstance(value, str) else value
+        specs.append(ThreadSpec(f"P{th.tid}", interp.body, (th, init)))
+    return specs, locs
+
+
+def run(prog: Program, max_states: int | None = None) -> LitmusResult:
+    """Every execution of ``prog`` (models/explore.py), its final states and verdict."""
+    t0 = time.perf_counter()
+    specs, locs = build(prog)
+    for name in (k[1:-1] for k in _keys_of(prog.condition) if k.startswith("[")):
+        if locs[name].lock:
+            raise LitmusError(prog.path, 1, 1, f"condition reads spinlock {name!r}")
+    keys = sorted(dict.fromkeys([*_keys_of(prog.condition), *prog.locations]), key=_key_order)
+    stats = ExploreStats()
+    states: set[tuple] = set()
+    pos = neg = 0
+    try:
+        root = Execution(specs)
+        for ex in explore(root, stats, max_states=max_states):
+            full: dict[str, Any] = {}
+            for t in ex.threads:
+                for reg, v in t.result.items():
+                    full[f"{t.tid}:{reg}"] = v
+            for name, loc in locs.items():
+                full[f"[{name}]"] = ex.final_value(loc)
+            if prog.filter is not None and not _holds(prog.filter, full):
+                continue
+            states.add(tuple(full[k] for k in keys))
+            if _holds(prog.condition, full):
+                pos += 1
+            else:
+                neg += 1
+    except ModelError as exc:
+        cause = exc.__cause__
+        if isinstance(cause, _Raise):
+            raise LitmusError(prog.path, cause.pos.line, cause.pos.col, cause.msg) from None
+        raise LitmusError(prog.path, 1, 1, str(exc)) from None
+    if stats.truncated:
+        raise LitmusError(prog.path, 1, 1, f"more than {max_states} states: not explored to the end")
+    ok = {"exists": pos > 0, "~exists": pos == 0, "forall": neg == 0}[prog.quantifier]
+    observation = "Never" if pos == 0 else "Always" if neg == 0 else "Sometimes"
+    ordered = tuple(sorted(states, key=lambda s: tuple(_value_order(v) for v in s)))
+    return LitmusResult(
+        prog.name, prog.quantifier, f"{prog.quantifier} {show_prop(prog.condition)}",
+        tuple(keys), ordered, pos, neg, stats.executions, stats.blocked, ok, observation,
+        time.perf_counter() - t0, prog.result)
+
+
+def show_value(v: Any) -> str:
+    return v.name if isinstance(v, Loc) else str(v)
+
+
+def herd_text(r: LitmusResult) -> str:
+    """The result in herd7's layout (compare ``../shared/litmus/kernel/*.herd7.out``)."""
+    kind = {"exists": "Allowed", "~exists": "Forbidden", "forall": "Required"}[r.quantifier]
+    lines = [f"Test {r.name} {kind}", f"States {len(r.states)}"]
+    for s in r.states:
+        lines.append(" ".join(f"{k}={show_value(v)};" for k, v in zip(r.keys, s)))
+    lines += ["Ok" if r.ok else "No", "Witnesses", f"Positive: {r.positive} Negative: {r.negative}",
+              f"Condition {r.condition}",
+              f"Observation {r.name} {r.observation} {r.positive} {r.negative}",
+              f"Time {r.name} {r.seconds:.2f}"]
+    return "\n".join(lines)
+
+
+def json_record(r: LitmusResult) -> dict[str, Any]:
+    return {
+        "name": r.name,
+        "observation": r.observation,
+        "ok": r.ok,
+        "condition": r.condition,
+        "states": [{k: show_value(v) if isinstance(v, Loc) else v for k, v in zip(r.keys, s)}
+                   for s in r.states],
+        "positive": r.positive,
+        "negative": r.negative,
+        "executions": r.executions,
+        "seconds": round(r.seconds, 6),
+        "result": r.result,
+    }
+
+
+@attrs.frozen(slots=True)
+class HerdOutcome:
+    """What a ``.herd7.out`` file says: its state lines and its Observation word."""
+
+    states: frozenset
+    observation: str
+
+
+def read_herd_output(text: str) -> HerdOutcome:
+    lines = text.splitlines()
+    states: set[str] = set()
+    observation = ""
+    for i, line in enumerate(lines):
+        if line.startswith("States "):
+            count = int(line.split()[1])
+            states = {" ".join(x.split()) for x in lines[i + 1:i + 1 + count]}
+        elif line.startswith("Observation "):
+            observation = line.split()[2]
+    return HerdOutcome(frozenset(states), observation)
+
+
+def state_lines(r: LitmusResult) -> frozenset:
+    """Our final states rendered as herd renders them, for comparison with HerdOutcome."""
+    return frozenset(" ".join(f"{k}={show_value(v)};" for k, v in zip(r.keys, s)) for s in r.states)
