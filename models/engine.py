@@ -125,6 +125,7 @@ class Execution:
         self.init_of: dict[Loc, int] = {}
         self.threads = [Thread(i, s) for i, s in enumerate(self.specs)]
         self.path: list[Decision] = []
+        self.steps = 0                            # operations applied (the length of a trace)
         self.ghosts: list[tuple[int, Any]] = []    # (tid, payload) in execution order
         self.order: list[int] = []                # eids in the order they were added
         self.check_consistency = check_consistency
@@ -406,6 +407,7 @@ class Execution:
         op = t.pending
         eid = len(self.events)
         self._options_cache.clear()
+        self.steps += 1
         if isinstance(op, (Load, LockRead)):
             ref = as_locref(op.target)
             w = opt.src
@@ -503,6 +505,7 @@ class Execution:
         new.co = {k: list(v) for k, v in self.co.items()}
         new.init_of = dict(self.init_of)
         new.path = list(self.path)
+        new.steps = self.steps
         new.ghosts = list(self.ghosts)
         new.order = list(self.order)
         new.check_consistency = self.check_consistency

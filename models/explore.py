@@ -9,6 +9,7 @@ explored once. Each finished execution carries the decision path that replays it
 from __future__ import annotations
 
 import time
+from collections import deque
 from typing import Callable, Iterator
 
 import attrs
@@ -26,21 +27,24 @@ class ExploreStats:
 
 
 def explore(root: Execution, stats: ExploreStats | None = None,
-            max_states: int | None = None, prune: Callable[[Execution], bool] | None = None
-            ) -> Iterator[Execution]:
+            max_states: int | None = None, prune: Callable[[Execution], bool] | None = None,
+            breadth_first: bool = False) -> Iterator[Execution]:
     """Yield every distinct finished execution reachable from ``root``.
 
-    ``prune(ex)`` may return True to stop exploring below a state (used by the
-    protocol checker once a violation is certain and no shorter trace lies below).
+    ``prune(ex)`` is called once on every state; True means: do not explore
+    below it (the protocol checker uses it to stop at a violation).
+    ``breadth_first`` visits states in order of steps taken, so the first
+    violating state found is one with the fewest steps.
     """
     stats = stats if stats is not None else ExploreStats()
     t0 = time.perf_counter()
     seen = {root.key()}
-    stack = [root]
+    stack = deque([root])
+    take = stack.popleft if breadth_first else stack.pop
     stats.states = 1
     try:
         while stack:
-            ex = stack.pop()
+            ex = take()
             if prune is not None and prune(ex):
                 continue
             ready = ex.runnable()
