@@ -245,21 +245,26 @@ def check(g: Graph) -> str | None:
 
     acq_po = [po[i] & M if (Acquire >> i) & 1 else 0 for i in rng]
     po_rel = [po[i] & Release if (M >> i) & 1 else 0 for i in rng]
-    # po-unlock-rf-lock-po: an unlock read by a lock orders what precedes the
-    # unlock before what follows the lock (MP+polocks, ISA2+pooncelock+pooncelock+pombonce).
-    po_unlock_rf_lock_po = [0] * n
+    # po-unlock-lock-po = po ; [UL] ; (po | rf) ; [LKR] ; po. An unlock followed by a
+    # lock acquisition, either on the same CPU (po, any lock: MP+unlocklockonceonce+
+    # fencermbonceonce needs this across two different locks) or reading the unlock
+    # (rf: MP+polocks, ISA2+pooncelock+pooncelock+pombonce), orders what precedes the
+    # unlock before what follows the lock. (linux-kernel.cat since the "(po|rf)" change;
+    # the older po-unlock-rf-lock-po had rf only and lets that MP test through.)
+    po_unlock_lock_po = [0] * n
     LKRs = 0
     for e in ev:
         if LKR in e.tags:
             LKRs |= 1 << e.eid
-    for e in ev:
-        if UL in e.tags:
-            after = 0
-            for l in bits(rf[e.eid] & LKRs):
-                after |= po[l]
-            if after:
-                for a in bits(pre[e.eid]):
-                    po_unlock_rf_lock_po[a] |= after
+    if LKRs:
+        for e in ev:
+            if UL in e.tags:
+                after = 0
+                for l in bits((rf[e.eid] | po[e.eid]) & LKRs):
+                    after |= po[l]
+                if after:
+                    for a in bits(pre[e.eid]):
+                        po_unlock_lock_po[a] |= after
 
     rmb = restrict(fencerel("rmb"), R4rmb, R4rmb)          # MP+fencewmbonceonce+fencermbonceonce
     wmb = restrict(fencerel("wmb"), W, W)
@@ -312,14 +317,25 @@ def check(g: Graph) -> str | None:
     Plain = M & ~Marked
     to_w = union(rwdep, int_of(overwrite), compose(restrict(addr, rng=Plain), wmb))
     to_r = union(addr, compose(restrict(dep, rng=Marked), rfi))   # MP+onceassign+derefonce
-    ppo = union(to_r, to_w, fence, int_of(po_unlock_rf_lock_po))
+    ppo = union(to_r, to_w, fence, int_of(po_unlock_lock_po))
 
     # ---- propagation ----
     # A-cumul: release and strong fences are cumulative over stores read before them
     # (WRC+pooncerelease+fencermbonceonce+Once, ISA2+pooncerelease+poacquirerelease+poacquireonce).
     sf_rel = union(strong_fence, po_rel)
     a_cumul = union(sf_rel, compose(restrict(rfe, rng=Marked), sf_rel))
-    cumul_fence = restrict(union(a_cumul, wmb, po_unlock_rf_lock_po), Marked, Marked)
+    cumul_fence = restrict(union(a_cumul, wmb, po_unlock_lock_po), Marked, Marked)
+    # cumul-fence ends in "; rmw-sequence", rmw-sequence = (rf ; rmw)*: a fence that
+    # orders a store also orders the RMWs that read it, in a chain (linux-kernel.cat since
+    # v6.3; without it a fully ordered RMW can order less than a release, the
+    # "atomics-not-monotonic" tests of that change).
+    if RMW:
+        rf_rmw = [0] * n
+        for e in ev:
+            if e.rmw is not None and e.rmw in g.rf:
+                rf_rmw[g.rf[e.rmw]] |= 1 << e.eid
+        if any(rf_rmw):
+            cumul_fence = compose(cumul_fence, star(rf_rmw))
     overwrite_ext = ext_of(overwrite)
     step1 = restrict(opt(overwrite_ext), Marked)
     step2 = restrict(compose(step1, star(cumul_fence)), rng=Marked)
