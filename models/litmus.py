@@ -580,6 +580,8 @@ class _Parser:
         return out
 
     def _use(self, t: Tok) -> None:
+        if self.tok.kind == "eof":      # a name cut short by a truncated file
+            raise self.err("unexpected end of file")
         if t.text not in self._scope:
             raise self.err(f"undeclared register {t.text!r}", t)
 
@@ -851,6 +853,8 @@ class _Interp:
                     env[s.target.name] = yield from self.eval(s.value, env)
                 else:
                     ref = yield from self.address(s.target.arg, env, s.pos)
+                    if ref.loc.lock:
+                        raise _Raise(s.pos, f"plain store to spinlock {ref.loc.name}")
                     v = yield from self.eval(s.value, env)
                     yield ops.plain_write(ref, v)      # plain C store: *x = v
             elif isinstance(s, ExprStmt):
@@ -877,6 +881,8 @@ class _Interp:
             return env[e.name]
         if isinstance(e, Deref):            # plain C load: ... = *x
             ref = yield from self.address(e.arg, env, e.pos)
+            if ref.loc.lock:
+                raise _Raise(e.pos, f"plain load from spinlock {ref.loc.name}")
             return (yield ops.plain_read(ref))
         if isinstance(e, Unary):
             a = yield from self.eval(e.arg, env)
@@ -931,6 +937,13 @@ class _Interp:
                 args.append((yield from self.address(a, env, e.pos)))
             else:
                 args.append((yield from self.eval(a, env)))
+        if args and isinstance(args[0], LocRef):
+            # lock.cat: only the spin_* primitives may touch a spinlock_t, and they
+            # touch nothing else (the engine enforces it too; here we know the line).
+            wants_lock = e.name.startswith("spin_")
+            if args[0].loc.lock != wants_lock:
+                what = "is not a spinlock_t" if wants_lock else "is a spinlock_t"
+                raise _Raise(e.pos, f"{e.name} on {args[0].loc.name}, which {what}")
         result = yield build(*args)
         return 0 if result is None else result
 
