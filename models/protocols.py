@@ -1,0 +1,250 @@
+"""The two speculative-lookup protocols, step by step as the kernel writes them.
+
+Protocol A (``ProtocolA``): the per-VMA sequence check proposed in the LKML
+thread (``../shared/seed/uprobe-speculative-lookup-thread.txt``), never merged.
+Protocol B (``ProtocolB``): the mm-wide seqcount that landed in v6.14
+(``mmap_lock_speculate_try_begin`` / ``mmap_lock_speculate_retry``).
+
+Every barrier, acquire and release is its own step, in its own method named
+after the kernel function, so a variant (``models/variants.py``) is a subclass
+that overrides one method or flips one class attribute.
+
+A writer cycle is the mission's four steps: mmap write-lock, VMA write-lock
+(``vma_start_write``) of every VMA, file replacement (new ``vm_file``, new
+``vm_pgoff``/``vm_start``, ``fput`` of the old file), mmap write-unlock.
+A lookup is one ``uprobe`` speculative lookup of one address; its outcome goes
+to the oracle (``fuzz/oracle.py``) through a ghost step.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from .events import raw
+from .kernel import PAGE_SIZE, Cycle, Kernel
+from .ops import (READ_ONCE, WRITE_ONCE, down_write, ghost, rcu_read_lock, rcu_read_unlock,
+                  smp_load_acquire, smp_mb, smp_rmb, smp_store_release, smp_wmb, up_write)
+
+
+class Protocol:
+    """Base class: the writer and reader threads, built from overridable steps."""
+
+    name: ClassVar[str] = "?"
+    protocol: ClassVar[str] = "?"          # "A" or "B"
+    description: ClassVar[str] = ""
+    expected: ClassVar[str] = "holds"      # the LKMM verdict of protocols.md section 5, for
+                                           # comparison only: verdicts come from exploration
+    # The smallest scenario that shows the variant's behaviour (see models/scenario.py).
+    default_scenario: ClassVar[dict] = {}
+    file_slab: ClassVar[str] = "typesafe"
+    counter_width: ClassVar[int | None] = None   # bits of the sequence counters; None: unbounded
+    full_barriers: ClassVar[bool] = False  # *-full-barriers: every fence is an smp_mb
+
+    def __init__(self, kernel: Kernel, slab: str | None = None):
+        self.k = kernel
+        self.mm = kernel.mm
+        self.slab = slab or self.file_slab
+
+    # ---- fences, so that *-full-barriers can turn each into smp_mb ----
+    def wmb(self):
+        return smp_mb() if self.full_barriers else smp_wmb()
+
+    def rmb(self):
+        return smp_mb() if self.full_barriers else smp_rmb()
+
+    # ---- threads ----
+    def writer(self, wid: int, cycles: int, spares: tuple):
+        pool = list(spares)           # thread-local: a replay starts again from the tuple
+        for c in range(cycles):
+            cyc = Cycle(self.k, wid, c, pool)
+            yield from self.writer_cycle(cyc)
+
+    def writer_cycle(self, cyc: Cycle):
+        yield from self.mmap_write_lock(cyc)
+        for vma in self.k.vmas:
+            yield from self.vma_start_write(cyc, vma)
+        for i, vma in enumerate(self.k.vmas):
+            yield from self.replace_file(cyc, i, vma)
+        yield from self.mmap_write_unlock(cyc)
+
+    def reader(self, rid: int, lookups: int):
+        for n in range(lookups):
+            i = (rid + n) % len(self.k.vmas)
+            result = yield from self.lookup(i)
+            outcome, consumed = result if result is not None else ("bail", {})
+            yield ghost("lookup", rid, n, outcome, consumed)
+
+    # ---- the file replacement, shared by both protocols ----
+    def replace_file(self, cyc: Cycle, i: int, vma):
+        """vma->vm_file = new file, move vm_start down a page keeping the mapping's
+        offsets shifted, then fput() the old file."""
+        old = yield READ_ONCE(vma.vm_file)
+        start = yield READ_ONCE(vma.vm_start)
+        pgoff = yield READ_ONCE(vma.vm_pgoff)
+        new, inc = yield from cyc.alloc_file(i)
+        new_start = raw(start) - PAGE_SIZE
+        new_pgoff = raw(pgoff) + 7       # a new file: any offset; distinct per cycle
+        yield WRITE_ONCE(vma.vm_file, new, ghost=cyc.ghost)
+        yield WRITE_ONCE(vma.vm_pgoff, new_pgoff, ghost=cyc.ghost)
+        yield WRITE_ONCE(vma.vm_start, new_start, ghost=cyc.ghost)
+        cyc.record(vma, vm_file=new, vm_pgoff=new_pgoff, vm_start=new_start, incarnation=inc)
+        yield from self.fput(cyc, old)
+
+    def fput(self, cyc: Cycle, f):
+        yield from self.k.fput(cyc, f, self.slab)
+
+    # ---- the success of a lookup: what the oracle is shown ----
+    @staticmethod
+    def success(vma, f, inode, pgoff, start):
+        return ("success", {"vma": vma, "vm_file": f, "f_inode": inode,
+                            "vm_pgoff": pgoff, "vm_start": start})
+
+    def read_vma_fields(self, vma):
+        """f = READ_ONCE(vma->vm_file); inode = f->f_inode (address dependency);
+        then vm_pgoff and vm_start for the offset."""
+        f = yield READ_ONCE(vma.vm_file)
+        if raw(f) is None:
+            return None
+        inode = yield READ_ONCE(f.f_inode)
+        pgoff = yield READ_ONCE(vma.vm_pgoff)
+        start = yield READ_ONCE(vma.vm_start)
+        return f, inode, pgoff, start
+
+
+class ProtocolA(Protocol):
+    """Section 3: per-VMA sequence check (vm_lock_seq against mm_lock_seq)."""
+
+    name = "A"
+    protocol = "A"
+    description = "per-VMA sequence check as proposed in the thread (smp_wmb in vma_start_write)"
+    default_scenario = {"cycles": 1}
+    wmb_in_vma_start_write: ClassVar[bool] = True
+
+    def mmap_write_lock(self, cyc: Cycle):
+        yield down_write(self.mm.mmap_lock)
+        cyc.seq = yield READ_ONCE(self.mm.mm_lock_seq)   # stable: only changed under mmap_lock
+
+    def vma_start_write(self, cyc: Cycle, vma):
+        seq = yield READ_ONCE(vma.vm_lock_seq)
+        if seq == cyc.seq:
+            return                                        # already write-locked this cycle
+        yield down_write(vma.vm_lock)
+        yield WRITE_ONCE(vma.vm_lock_seq, cyc.seq, ghost=cyc.ghost)
+        if self.wmb_in_vma_start_write:
+            # up_write is only a release: a later vm_file store could pass the
+            # vm_lock_seq store without this (the thread's fix).
+            yield self.wmb()
+        yield up_write(vma.vm_lock)
+
+    def mmap_write_unlock(self, cyc: Cycle):
+        yield cyc.commit()
+        nv, g = cyc.counter(cyc.seq, 1)
+        # Unlocks every VMA locked in this cycle: vm_lock_seq != mm_lock_seq again.
+        yield smp_store_release(self.mm.mm_lock_seq, nv, ghost=g)
+        yield up_write(self.mm.mmap_lock)
+
+    def lookup(self, i: int):
+        yield rcu_read_lock()
+        vma = yield from self.k.find_vma(i)
+        if raw(vma) is None:
+            yield rcu_read_unlock()
+            return None
+        sv, sm = yield from self.read_seqs(vma)
+        if sv == sm:
+            yield rcu_read_unlock()                       # VMA write-locked now
+            return None
+        got = yield from self.read_vma_fields(vma)
+        if got is None:
+            yield rcu_read_unlock()
+            return None
+        f, inode, pgoff, start = got
+        if not (yield from self.recheck(vma, sv)):
+            yield rcu_read_unlock()
+            return None
+        yield rcu_read_unlock()
+        return self.success(vma, f, inode, pgoff, start)
+
+    def read_seqs(self, vma):
+        # Read first: pairs with smp_wmb() in vma_start_write().
+        sv = yield smp_load_acquire(vma.vm_lock_seq)
+        # Pairs with the release at unlock.
+        sm = yield smp_load_acquire(self.mm.mm_lock_seq)
+        return sv, sm
+
+    def recheck(self, vma, sv):
+        yield self.rmb()      # orders the speculative loads before the recheck
+        seq = yield READ_ONCE(vma.vm_lock_seq)
+        return seq == sv
+
+
+class ProtocolB(Protocol):
+    """Section 4: mm-wide seqcount (v6.14 mmap_lock_speculate_try_begin/retry)."""
+
+    name = "B"
+    protocol = "B"
+    description = "mm-wide mm_lock_seq seqcount, as merged in v6.14"
+    default_scenario = {"cycles": 1}
+
+    def mmap_write_lock(self, cyc: Cycle):
+        yield down_write(self.mm.mmap_lock)
+        seq = yield READ_ONCE(self.mm.mm_lock_seq)
+        yield from self.seq_begin(cyc, seq)
+
+    def seq_begin(self, cyc: Cycle, seq):
+        nv, g = cyc.counter(seq, 1)                      # now odd
+        yield WRITE_ONCE(self.mm.mm_lock_seq, nv, ghost=g)
+        cyc.seq = nv
+        yield self.wmb()
+
+    def vma_start_write(self, cyc: Cycle, vma):
+        # v6.14 still write-locks the VMA (for per-VMA locking); B does not rely on it.
+        seq = yield READ_ONCE(vma.vm_lock_seq)
+        if seq == cyc.seq:
+            return
+        yield down_write(vma.vm_lock)
+        yield WRITE_ONCE(vma.vm_lock_seq, cyc.seq, ghost=cyc.ghost)
+        yield up_write(vma.vm_lock)
+
+    def mmap_write_unlock(self, cyc: Cycle):
+        yield cyc.commit()
+        yield from self.seq_end(cyc)
+        yield up_write(self.mm.mmap_lock)
+
+    def seq_end(self, cyc: Cycle):
+        yield self.wmb()
+        nv, g = cyc.counter(cyc.seq, 1)                  # even again
+        yield WRITE_ONCE(self.mm.mm_lock_seq, nv, ghost=g)
+
+    def lookup(self, i: int):
+        yield rcu_read_lock()
+        s = yield from self.try_begin()
+        if s is None:
+            yield rcu_read_unlock()
+            return None
+        vma = yield from self.k.find_vma(i)
+        if raw(vma) is None:
+            yield rcu_read_unlock()
+            return None
+        got = yield from self.read_vma_fields(vma)
+        if got is None:
+            yield rcu_read_unlock()
+            return None
+        f, inode, pgoff, start = got
+        if not (yield from self.retry_ok(s)):
+            yield rcu_read_unlock()
+            return None
+        yield rcu_read_unlock()
+        return self.success(vma, f, inode, pgoff, start)
+
+    def try_begin(self):
+        """mmap_lock_speculate_try_begin(): None when a writer holds the lock."""
+        s = yield smp_load_acquire(self.mm.mm_lock_seq)
+        if s & 1:
+            return None
+        return s
+
+    def retry_ok(self, s):
+        """not mmap_lock_speculate_retry(): smp_rmb(), then the count is unchanged."""
+        yield self.rmb()
+        now = yield READ_ONCE(self.mm.mm_lock_seq)
+        return now == s

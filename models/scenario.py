@@ -1,0 +1,98 @@
+"""A scenario: what runs. VMAs, writer threads and their cycles, reader threads
+and their lookups, spare file slots, counter width, how freed files go.
+
+``build(variant, scenario)`` makes the kernel objects and the thread list the
+engine runs; the same scenario always builds the same program.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+from .engine import ThreadSpec
+from .kernel import SLABS, Kernel
+from .protocols import Protocol
+
+
+class ScenarioError(ValueError):
+    """A scenario that cannot be built (reported as one line, exit 2)."""
+
+
+def _positive(inst, attribute, value):
+    if value is not None and value < 1:
+        raise ScenarioError(f"--{attribute.name.replace('_', '-')} must be at least 1, not {value}")
+
+
+@attrs.frozen(slots=True)
+class Scenario:
+    vmas: int = attrs.field(default=1, validator=_positive)
+    writers: int = attrs.field(default=1, validator=_positive)
+    cycles: int = attrs.field(default=1, validator=_positive)       # per writer
+    readers: int = attrs.field(default=1, validator=_positive)
+    lookups: int = attrs.field(default=1, validator=_positive)      # per reader
+    width: int | None = attrs.field(default=None, validator=_positive)   # counter bits; None: the variant's
+    spare_files: int | None = None   # None: one per (writer, cycle, VMA)
+    slab: str | None = None          # None: the variant's (typesafe unless it says otherwise)
+
+    def __attrs_post_init__(self):
+        if self.slab is not None and self.slab not in SLABS:
+            raise ScenarioError(f"--slab must be one of {', '.join(SLABS)}, not {self.slab!r}")
+        if self.spare_files is not None and self.spare_files < 0:
+            raise ScenarioError("--spare-files cannot be negative")
+
+    @classmethod
+    def default_for(cls, variant: type[Protocol], **overrides: Any) -> "Scenario":
+        fields = dict(variant.default_scenario)
+        fields.update({k: v for k, v in overrides.items() if v is not None})
+        try:
+            return cls(**fields)
+        except TypeError as exc:
+            raise ScenarioError(f"bad scenario for {variant.name}: {exc}") from None
+
+    def to_json(self) -> dict:
+        return attrs.asdict(self)
+
+    def describe(self) -> str:
+        parts = [f"{self.vmas} VMA", f"{self.writers} writer x {self.cycles} cycle",
+                 f"{self.readers} reader x {self.lookups} lookup"]
+        if self.width is not None:
+            parts.append(f"width {self.width}")
+        if self.slab is not None:
+            parts.append(f"slab {self.slab}")
+        return ", ".join(parts)
+
+
+@attrs.frozen(slots=True)
+class World:
+    """A built scenario: the objects, the protocol instance and the threads."""
+
+    variant: type
+    scenario: Scenario
+    kernel: Kernel
+    protocol: Protocol
+    threads: tuple
+    writers: tuple       # thread ids of writers
+    readers: tuple       # thread ids of readers
+
+    @property
+    def width(self) -> int | None:
+        return self.kernel.counter.width
+
+
+def build(variant: type[Protocol], scenario: Scenario) -> World:
+    width = scenario.width if scenario.width is not None else variant.counter_width
+    per_writer = scenario.cycles * scenario.vmas
+    spares = scenario.spare_files if scenario.spare_files is not None else scenario.writers * per_writer
+    kernel = Kernel(scenario.vmas, spares, width)
+    proto = variant(kernel, slab=scenario.slab)
+    threads = []
+    for w in range(scenario.writers):
+        pool = list(kernel.spares[w::scenario.writers])
+        threads.append(ThreadSpec(f"writer{w}", proto.writer, (w, scenario.cycles, tuple(pool))))
+    for r in range(scenario.readers):
+        threads.append(ThreadSpec(f"reader{r}", proto.reader, (r, scenario.lookups)))
+    nw = scenario.writers
+    return World(variant, scenario, kernel, proto, tuple(threads),
+                 tuple(range(nw)), tuple(range(nw, nw + scenario.readers)))
