@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import sys
 
 # subcommand -> module providing ``add_arguments(parser)`` and ``run(args) -> int``
@@ -35,6 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="vmafuzz", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name, (modname, help_) in SUBCOMMANDS.items():
+        if importlib.util.find_spec(modname) is None:
+            continue   # a subcommand whose module is not written yet
         p = sub.add_parser(name, help=help_, description=help_)
         mod = importlib.import_module(modname)
         getattr(mod, f"add_{name}_arguments", mod.add_arguments)(p)

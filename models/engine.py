@@ -126,6 +126,7 @@ class Execution:
         self.threads = [Thread(i, s) for i, s in enumerate(self.specs)]
         self.path: list[Decision] = []
         self.steps = 0                            # operations applied (the length of a trace)
+        self.step_starts: list[int] = []          # first eid of each applied operation
         self.ghosts: list[tuple[int, Any]] = []    # (tid, payload) in execution order
         self.order: list[int] = []                # eids in the order they were added
         self.check_consistency = check_consistency
@@ -408,6 +409,7 @@ class Execution:
         eid = len(self.events)
         self._options_cache.clear()
         self.steps += 1
+        self.step_starts.append(eid)
         if isinstance(op, (Load, LockRead)):
             ref = as_locref(op.target)
             w = opt.src
@@ -506,6 +508,7 @@ class Execution:
         new.init_of = dict(self.init_of)
         new.path = list(self.path)
         new.steps = self.steps
+        new.step_starts = list(self.step_starts)
         new.ghosts = list(self.ghosts)
         new.order = list(self.order)
         new.check_consistency = self.check_consistency

@@ -1,0 +1,102 @@
+"""``vmafuzz list`` and ``vmafuzz explore VARIANT``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from models.scenario import Scenario, ScenarioError
+from models.variants import SHIPPED, VariantError, resolve
+
+from .cli import UsageError
+from .exhaustive import check_variant
+from .report import render_trace, render_violation
+
+
+def add_scenario_arguments(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("scenario (defaults: the variant's own smallest scenario)")
+    g.add_argument("--vmas", type=int, help="VMAs in the mm (each writer cycle changes all)")
+    g.add_argument("--writers", type=int, help="writer threads")
+    g.add_argument("--cycles", type=int, help="writer cycles per writer")
+    g.add_argument("--readers", type=int, help="reader threads")
+    g.add_argument("--lookups", type=int, help="speculative lookups per reader")
+    g.add_argument("--width", type=int, help="bits of the sequence counters (default: unbounded)")
+    g.add_argument("--spare-files", type=int, dest="spare_files",
+                   help="spare struct file slots (default: one per new file)")
+    g.add_argument("--slab", choices=("typesafe", "rcu", "kfree"),
+                   help="how a file's memory goes after its last fput")
+
+
+def scenario_from(args, variant) -> Scenario:
+    try:
+        return Scenario.default_for(variant, vmas=args.vmas, writers=args.writers,
+                                    cycles=args.cycles, readers=args.readers, lookups=args.lookups,
+                                    width=args.width, spare_files=args.spare_files, slab=args.slab)
+    except ScenarioError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def variant_from(spec: str):
+    try:
+        return resolve(spec)
+    except VariantError as exc:
+        raise UsageError(str(exc)) from None
+
+
+# ---- list ----
+
+def add_list_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="one JSON object per variant")
+
+
+def run_list(args) -> int:
+    for cls in SHIPPED:
+        if args.json:
+            print(json.dumps({"variant": cls.name, "protocol": cls.protocol,
+                              "description": cls.description, "expected": cls.expected,
+                              "default_scenario": Scenario.default_for(cls).to_json()}))
+        else:
+            print(f"{cls.name:<22} {cls.protocol}  expected {cls.expected:<8}  {cls.description}")
+    return 0
+
+
+# ---- explore ----
+
+def add_explore_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("variant", help="a shipped variant (see `vmafuzz list`) or FILE.py:NAME")
+    add_scenario_arguments(p)
+    p.add_argument("--max-states", type=int, default=2_000_000,
+                   help="give up (verdict incomplete, exit 3) after this many states")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--no-trace", action="store_true", help="omit the step-by-step trace")
+
+
+def run_explore(args) -> int:
+    variant = variant_from(args.variant)
+    scenario = scenario_from(args, variant)
+    if args.max_states is not None and args.max_states < 1:
+        raise UsageError("--max-states must be at least 1")
+    result = check_variant(variant, scenario, max_states=args.max_states)
+    width = result.execution and result.violation and result.violation.wrapped and \
+        (scenario.width or variant.counter_width)
+    if args.json:
+        print(json.dumps(result.to_json()))
+    else:
+        s = result.stats
+        print(f"{variant.name}: {result.verdict.upper()} on {scenario.describe()}")
+        print(f"  {s.executions} complete executions, {s.states} distinct states, "
+              f"{s.seconds:.2f} s")
+        if result.violation is not None:
+            print(f"  shortest violating trace: {result.shortest_steps} steps")
+            if not args.no_trace:
+                print(render_trace(result.execution, result.violation.at))
+            print(render_violation(result.violation, result.execution, width or None))
+        elif result.verdict == "incomplete":
+            print(f"  stopped after --max-states {args.max_states}: no verdict")
+    sys.stdout.flush()
+    return {"holds": 0, "violated": 1, "incomplete": 3}[result.verdict]
+
+
+add_arguments = add_explore_arguments
+run = run_explore

@@ -1,0 +1,124 @@
+"""Readable reports: a run as numbered steps, and a violation with its provenance.
+
+The trace lists every operation in execution order, one line each, under its
+thread's column; a load shows the value it read and the step of the store it
+came from, and is marked STALE when a newer store to that location already
+existed. The same text is printed by ``explore``, ``run`` and ``replay``.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+
+from models.engine import Execution
+from models.events import Event, show_value
+from models.kernel import StoreGhost
+
+from .oracle import Violation
+
+
+def _fmt(v) -> str:
+    if isinstance(v, int) and not isinstance(v, bool) and abs(v) >= 0x1000:
+        return hex(v)
+    return show_value(v)
+
+
+class Trace:
+    """Step numbers for the events of one execution."""
+
+    def __init__(self, ex: Execution, upto: int | None = None):
+        self.ex = ex
+        self.upto = len(ex.events) if upto is None else upto
+
+    def step_of(self, eid: int) -> int:
+        """1-based step of the operation that made ``eid`` (0: before any step)."""
+        return bisect_right(self.ex.step_starts, eid)
+
+    def describe_store(self, eid: int) -> str:
+        ev = self.ex.events[eid]
+        if ev.is_init:
+            return "initial value"
+        who = self.ex.threads[ev.tid].spec.name
+        return f"#{self.step_of(eid)} {who}"
+
+    def lines(self) -> list[str]:
+        ex = self.ex
+        names = [t.spec.name for t in ex.threads]
+        width = max(len(n) for n in names) + 2
+        out = [f"{'step':>5}  {'thread':<{width}}operation"]
+        last_step = -1
+        for eid in ex.order:
+            if eid >= self.upto:
+                break
+            ev = ex.events[eid]
+            if ev.is_init:
+                continue
+            step = self.step_of(eid)
+            text = self._op_text(ev)
+            if text is None:
+                continue
+            num = f"#{step}" if step != last_step and not (ev.kind == "F" and not _in_rmw(ev)) else ""
+            if ev.kind != "F" or _in_rmw(ev):
+                last_step = step
+            out.append(f"{num:>5}  {names[ev.tid]:<{width}}{text}")
+        return out
+
+    def _op_text(self, ev: Event) -> str | None:
+        ex = self.ex
+        if ev.kind == "F":
+            if _in_rmw(ev):
+                return None   # the mb halves of a fully ordered RMW are shown with it
+            return f"{ev.label}()"
+        loc = ev.loc.name
+        if ev.kind == "W":
+            if ev.rmw is not None:
+                return None   # shown on its read's line
+            note = ""
+            g = ev.ghost
+            if isinstance(g, StoreGhost):
+                if g.freed:
+                    note = "   [frees the object]"
+                elif g.wrapped:
+                    note = "   [counter wrapped]"
+            return f"{ev.label}({loc}, {_fmt(ev.value)}){note}"
+        src = ex.rf.get(ev.eid)
+        origin = self.describe_store(src) if src is not None else "?"
+        stale = "   STALE" if ex.is_stale(ev.eid) else ""
+        write = next((w for w in ex.events[ev.eid + 1: ev.eid + 2] if w.rmw == ev.eid), None)
+        if write is not None:
+            return f"{ev.label}({loc}): {_fmt(ev.value)} -> {_fmt(write.value)}   <- {origin}{stale}"
+        return f"{ev.label}({loc}) = {_fmt(ev.value)}   <- {origin}{stale}"
+
+
+def _in_rmw(ev: Event) -> bool:
+    return ev.kind == "F" and ev.label not in {
+        "smp_mb", "smp_rmb", "smp_wmb", "smp_mb__before_atomic", "smp_mb__after_atomic",
+        "smp_mb__after_spinlock", "smp_mb__after_unlock_lock", "rcu_read_lock",
+        "rcu_read_unlock", "synchronize_rcu", "barrier"}
+
+
+def render_trace(ex: Execution, upto: int | None = None) -> str:
+    return "\n".join(Trace(ex, upto).lines())
+
+
+def render_violation(v: Violation, ex: Execution, width: int | None = None) -> str:
+    tr = Trace(ex, v.at)
+    reader = ex.threads[v.reader].spec.name
+    out = [f"VIOLATION: {v.rule}",
+           f"  {reader} lookup {v.lookup} on {v.vma}: {v.detail}"]
+    out.append("  values used, and the stores they came from:")
+    for c in v.consumed:
+        src = tr.describe_store(c.source) if c.source is not None else "?"
+        read_step = tr.step_of(c.read) if c.read is not None else "?"
+        stale = ", STALE (a newer store existed)" if c.read is not None and ex.is_stale(c.read) else ""
+        out.append(f"    {c.field:<9}= {_fmt(c.value):<18} read at #{read_step}, from {src}{stale}")
+    out.append("  committed versions at that point:")
+    for label, state in v.versions:
+        f = state.get(v.vma, {})
+        out.append(f"    {label}: vm_file={_fmt(f.get('vm_file'))} (incarnation {f.get('incarnation')}), "
+                   f"vm_pgoff={_fmt(f.get('vm_pgoff'))}, vm_start={_fmt(f.get('vm_start'))}")
+    if v.wrapped:
+        where = ", ".join(f"#{tr.step_of(e)} {ex.events[e].loc.name}" for e in v.wrapped)
+        bits = f" ({width}-bit counter)" if width else ""
+        out.append(f"  the sequence counter WRAPPED around{bits} at {where}")
+    return "\n".join(out)
