@@ -213,12 +213,8 @@ class CNot:
 
 
 @attrs.frozen(slots=True)
-class CAnd:
-    args: tuple
-
-
-@attrs.frozen(slots=True)
-class COr:
+class CJoin:
+    op: str          # "/\\" (and) or "\\/" (or)
     args: tuple
 
 
@@ -670,13 +666,13 @@ class _Parser:
         args = [self._conj()]
         while self.accept("\\/"):
             args.append(self._conj())
-        return args[0] if len(args) == 1 else COr(tuple(args))
+        return args[0] if len(args) == 1 else CJoin("\\/", tuple(args))
 
     def _conj(self) -> Any:
         args = [self._cunary()]
         while self.accept("/\\"):
             args.append(self._cunary())
-        return args[0] if len(args) == 1 else CAnd(tuple(args))
+        return args[0] if len(args) == 1 else CJoin("/\\", tuple(args))
 
     def _cunary(self) -> Any:
         if self.accept("~"):
@@ -911,7 +907,8 @@ class _Interp:
             ta, tb = bool(raw(a)), bool(raw(b))
             r = int(ta and tb) if e.op == "&&" else int(ta or tb)
             if isinstance(a, Val) or isinstance(b, Val):
-                return _arith("|", Val(r, deps_of(a) | deps_of(b), getattr(a, "ctx", None) or getattr(b, "ctx", None)), 0, e.pos)
+                ctx = getattr(a, "ctx", None) or getattr(b, "ctx", None)
+                return Val(r, deps_of(a) | deps_of(b), ctx)
             return r
         # C short-circuits: whether the right side's accesses happen depends on
         # the left side, which is a control dependency (events.Val.__bool__).
@@ -974,7 +971,7 @@ def _keys_of(prop: Any) -> list[str]:
         return [prop.key]
     if isinstance(prop, CNot):
         return _keys_of(prop.arg)
-    if isinstance(prop, (CAnd, COr)):
+    if isinstance(prop, CJoin):
         return [k for a in prop.args for k in _keys_of(a)]
     return []
 
@@ -988,10 +985,9 @@ def _holds(prop: Any, state: dict[str, Any]) -> bool:
         return eq != prop.negated
     if isinstance(prop, CNot):
         return not _holds(prop.arg, state)
-    if isinstance(prop, CAnd):
-        return all(_holds(a, state) for a in prop.args)
-    if isinstance(prop, COr):
-        return any(_holds(a, state) for a in prop.args)
+    if isinstance(prop, CJoin):
+        test = all if prop.op == "/\\" else any
+        return test(_holds(a, state) for a in prop.args)
     return prop.value
 
 
@@ -1001,11 +997,8 @@ def show_prop(prop: Any, top: bool = True) -> str:
         s = f"{prop.key}{'!=' if prop.negated else '='}{prop.value}"
     elif isinstance(prop, CNot):
         s = "~" + show_prop(prop.arg, False)
-    elif isinstance(prop, CAnd):
-        s = " /\\ ".join(show_prop(a, False) for a in prop.args)
-        s = s if top else f"({s})"
-    elif isinstance(prop, COr):
-        s = " \\/ ".join(show_prop(a, False) for a in prop.args)
+    elif isinstance(prop, CJoin):
+        s = f" {prop.op} ".join(show_prop(a, False) for a in prop.args)
         s = s if top else f"({s})"
     else:
         s = "true" if prop.value else "false"
