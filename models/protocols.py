@@ -63,9 +63,17 @@ class Protocol:
         yield from self.mmap_write_lock(cyc)
         for vma in self.k.vmas:
             yield from self.vma_start_write(cyc, vma)
+        old_files = []
         for i, vma in enumerate(self.k.vmas):
-            yield from self.replace_file(cyc, i, vma)
+            old = yield from self.replace_file(cyc, i, vma)
+            old_files.append(old)
         yield from self.mmap_write_unlock(cyc)
+        # The old file's reference is dropped after the unlock, as remove_vma()'s fput()
+        # does (and its __fput runs later still, from task_work). Dropping it inside the
+        # lock would add fput's full barrier (atomic_long_dec_and_test) before the unlock
+        # and hide a missing smp_wmb there (B-no-end-wmb).
+        for old in old_files:
+            yield from self.fput(cyc, old)
 
     def reader(self, rid: int, lookups: int):
         for n in range(lookups):
@@ -76,8 +84,8 @@ class Protocol:
 
     # ---- the file replacement, shared by both protocols ----
     def replace_file(self, cyc: Cycle, i: int, vma):
-        """vma->vm_file = new file, move vm_start down a page keeping the mapping's
-        offsets shifted, then fput() the old file."""
+        """vma->vm_file = new file, new vm_pgoff, vm_start moved down a page.
+        Returns the old file, which the cycle fput()s after mmap_write_unlock."""
         old = yield READ_ONCE(vma.vm_file)
         start = yield READ_ONCE(vma.vm_start)
         pgoff = yield READ_ONCE(vma.vm_pgoff)
@@ -88,7 +96,7 @@ class Protocol:
         yield WRITE_ONCE(vma.vm_pgoff, new_pgoff, ghost=cyc.ghost)
         yield WRITE_ONCE(vma.vm_start, new_start, ghost=cyc.ghost)
         cyc.record(vma, vm_file=new, vm_pgoff=new_pgoff, vm_start=new_start, incarnation=inc)
-        yield from self.fput(cyc, old)
+        return old
 
     def fput(self, cyc: Cycle, f):
         yield from self.k.fput(cyc, f, self.slab)

@@ -224,10 +224,14 @@ class B_read_locked_change(ProtocolB):
 
     def writer_cycle(self, cyc: Cycle):
         yield down_read(self.mm.mmap_lock)
+        old_files = []
         for i, vma in enumerate(self.k.vmas):
-            yield from self.replace_file(cyc, i, vma)
+            old = yield from self.replace_file(cyc, i, vma)
+            old_files.append(old)
         yield cyc.commit()
         yield up_read(self.mm.mmap_lock)
+        for old in old_files:
+            yield from self.fput(cyc, old)
 
 
 class B_kfree_file(ProtocolB):
