@@ -1,0 +1,347 @@
+"""The Hypothesis stateful fuzzer: one ``RuleBasedStateMachine`` per variant and scenario.
+
+Design (why it looks like this):
+
+* **Rules are threads.** Each writer and reader thread of the scenario gets one
+  rule, ``step_<thread>``, valid while that thread can step. Hypothesis's choice
+  of rule is therefore the interleaving, and Hypothesis's built-in swarm testing
+  over rules (it switches a random subset of rules off for a whole test case)
+  becomes a scheduling bias: some runs let one thread race ahead, which is what
+  the wrap-around variants need (a reader stalled across whole writer cycles).
+* **Bursts.** A rule runs its thread for ``burst`` consecutive operations
+  (``st.integers(1, max_burst)``, which Hypothesis draws mostly small and
+  shrinks toward 1). A long stall of the other threads then costs one draw, not
+  dozens of lucky coin flips. The oracle is still asked after every operation,
+  so the run stops exactly at the step where a lookup went wrong.
+* **Reorderings are draws.** Every rf/co choice of the engine is a
+  ``st.integers(0, n - 1)`` drawn inside the rule. Index 0 is the newest store
+  (the end of coherence order), so Hypothesis's shrinking toward 0 is shrinking
+  toward sequential consistency: the minimal counterexample keeps only the
+  stale reads the bug needs.
+* **The oracle is an invariant**, ``intact_vma``; it raises ``IntactVMAViolated``.
+* The counterexample is the engine's own decision path (``Execution.path``),
+  with the thread choices recorded the way ``Execution.run`` records them, so
+  ``fuzz/corpus.py`` replays it with ``ReplayChooser`` and no Hypothesis.
+  Of all failing runs seen (generation and shrinking) the one with the fewest
+  steps is kept, ties to the fewest stale choices.
+* ``target()`` (in teardown) steers toward stale reads and toward writer
+  progress while a lookup is open; ``event()`` reports outcome statistics.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import attrs
+from hypothesis import HealthCheck, Phase, Verbosity, event, seed as hyp_seed, settings, target
+from hypothesis import strategies as st
+from hypothesis.database import DirectoryBasedExampleDatabase
+from hypothesis.errors import HypothesisException
+from hypothesis.stateful import (RuleBasedStateMachine, invariant, precondition, rule,
+                                 run_state_machine_as_test)
+
+from models.engine import Decision, Execution
+from models.scenario import Scenario, World, build
+
+from .oracle import Oracle, Violation
+
+# The default longest burst: long enough for a writer to run a whole cycle
+# (about 15 operations per VMA) in one draw.
+DEFAULT_BURST = 32
+# Operations one run may take unless --steps says otherwise.
+DEFAULT_MAX_STEPS = 400
+
+PROFILE_CI = "vmafuzz-ci"
+PROFILE_DEV = "vmafuzz-dev"
+
+
+def register_profiles() -> None:
+    """Settings profiles. "ci": derandomized (the same examples on every CI run,
+    so a red CI is reproducible) and no example database. "dev": random, with
+    the example database under .hypothesis/, so a failure found once is tried
+    first next time. Registering twice is harmless."""
+    common = dict(deadline=None, suppress_health_check=list(HealthCheck), print_blob=False,
+                  verbosity=Verbosity.quiet, report_multiple_bugs=False)
+    settings.register_profile(PROFILE_CI, derandomize=True, database=None, **common)
+    settings.register_profile(PROFILE_DEV, **common)
+
+
+register_profiles()
+
+
+class IntactVMAViolated(AssertionError):
+    """The oracle found a lookup that succeeded on a VMA that was not intact."""
+
+    def __init__(self, violation: Violation, steps: int):
+        super().__init__(f"{violation.rule} at step {steps}: {violation.detail}")
+        self.violation = violation
+        self.steps = steps
+
+
+class _BudgetSpent(BaseException):
+    """Raised from the machine factory when --seconds is spent. A BaseException,
+    so that Hypothesis passes it through instead of shrinking it as a bug."""
+
+
+@attrs.frozen(slots=True)
+class Failure:
+    """One failing run: the execution stopped at the violating step."""
+
+    violation: Violation
+    execution: Execution
+    steps: int
+    stale: int          # rf/co decisions that did not take the newest option
+
+    def rank(self) -> tuple:
+        return (self.steps, self.stale, sum(d.index for d in self.execution.path))
+
+
+@attrs.define
+class Recorder:
+    """What one fuzz run has seen so far (one per run: no module state).
+    Mutable because the machines of one run report into it."""
+
+    started: float = attrs.field(factory=time.perf_counter)
+    deadline: float | None = None
+    examples: int = 0              # machines started (generation and shrinking)
+    steps: int = 0                 # operations run in all examples
+    first_example: int | None = None
+    first_seconds: float | None = None
+    failures: int = 0
+    best: Failure | None = None
+
+    def found(self, f: Failure) -> None:
+        self.failures += 1
+        if self.first_example is None:
+            self.first_example = self.examples
+            self.first_seconds = time.perf_counter() - self.started
+        if self.best is None or f.rank() < self.best.rank():
+            self.best = f
+
+
+def record_thread_choice(ex: Execution, ready: list[int], tid: int) -> None:
+    """Log the scheduling decision exactly as ``Execution.run`` does: only when
+    more than one thread could step, as an index into ``ex.runnable()``."""
+    if len(ready) > 1:
+        ex.path.append(Decision("thread", -1, len(ready), ready.index(tid)))
+
+
+def lookup_finished(ex: Execution, seen: int) -> bool:
+    """Did a lookup ghost step happen among the ghosts after the first ``seen``?
+    Only then can the oracle's answer change."""
+    return any(g[1][0] == "lookup" for g in ex.ghosts[seen:])
+
+
+class _DrawChooser:
+    """The engine's chooser inside a rule: every rf/co choice is a Hypothesis
+    draw, shrinking toward 0 (the newest store: sequential consistency)."""
+
+    __slots__ = ("data", "stale")
+
+    def __init__(self, data):
+        self.data = data
+        self.stale = 0
+
+    def choose(self, kind: str, tid: int, options) -> int:
+        i = self.data.draw(st.integers(0, len(options) - 1))
+        if i:
+            self.stale += 1
+        return i
+
+
+def machine_for(world: World, recorder: Recorder, max_steps: int = DEFAULT_MAX_STEPS,
+                max_burst: int = DEFAULT_BURST) -> type[RuleBasedStateMachine]:
+    """A state machine class for one built scenario. Every example builds a fresh
+    ``Execution`` of ``world.threads``."""
+    oracle = Oracle(world)
+    names = [spec.name for spec in world.threads]
+    writers = frozenset(world.writers)
+    readers = frozenset(world.readers)
+
+    class VMAFuzz(RuleBasedStateMachine):
+        def __init__(self):
+            super().__init__()
+            if recorder.deadline is not None and recorder.best is None \
+                    and time.perf_counter() > recorder.deadline:
+                raise _BudgetSpent()
+            recorder.examples += 1
+            self.ex = Execution(world.threads)
+            self.seen_ghosts = 0
+            self.violation: Violation | None = None
+            self.stale = 0
+            self.open_lookup = {tid: False for tid in readers}
+            self.writer_steps_in_lookup = 0
+
+        def can_step(self, tid: int) -> bool:
+            return self.violation is None and self.ex.steps < max_steps \
+                and tid in self.ex.runnable()
+
+        def run_thread(self, tid: int, burst: int, data) -> None:
+            ex = self.ex
+            chooser = _DrawChooser(data)
+            for _ in range(burst):
+                ready = ex.runnable()
+                if tid not in ready or ex.steps >= max_steps:
+                    break
+                record_thread_choice(ex, ready, tid)
+                ex.step(tid, chooser)
+                recorder.steps += 1
+                if tid in writers and any(self.open_lookup.values()):
+                    self.writer_steps_in_lookup += 1
+                if tid in readers:
+                    self.open_lookup[tid] = True
+                if lookup_finished(ex, self.seen_ghosts):
+                    for g in ex.ghosts[self.seen_ghosts:]:
+                        if g[1][0] == "lookup":
+                            self.open_lookup[g[0]] = False
+                            event(f"lookup outcome: {g[1][3]}")
+                    self.seen_ghosts = len(ex.ghosts)
+                    v = oracle.check(ex)
+                    if v is not None:
+                        self.violation = v
+                        self.stale += chooser.stale
+                        recorder.found(Failure(v, ex, ex.steps, self.stale))
+                        return
+                self.seen_ghosts = len(ex.ghosts)
+            self.stale += chooser.stale
+
+        @precondition(lambda self: self.violation is not None or self.ex.steps >= max_steps
+                      or not self.ex.runnable())
+        @rule()
+        def idle(self):
+            """Nothing can step (finished, blocked or out of steps): a no-op, so
+            that Hypothesis always has a valid rule."""
+
+        @invariant()
+        def intact_vma(self):
+            if self.violation is not None:
+                raise IntactVMAViolated(self.violation, self.ex.steps)
+
+        def teardown(self):
+            target(float(self.stale), label="stale reads")
+            target(float(self.writer_steps_in_lookup), label="writer steps while a lookup is open")
+            event("run: violated" if self.violation is not None else
+                  "run: finished" if self.ex.finished else
+                  "run: step budget" if self.ex.steps >= max_steps else "run: blocked")
+
+    def make_rule(tid: int):
+        @precondition(lambda self: self.can_step(tid))
+        @rule(burst=st.integers(1, max_burst), data=st.data())
+        def step(self, burst, data):
+            self.run_thread(tid, burst, data)
+        step.__name__ = step.__qualname__ = f"step_{names[tid]}"
+        return step
+
+    for tid in range(len(world.threads)):
+        setattr(VMAFuzz, f"step_{names[tid]}", make_rule(tid))
+    VMAFuzz.__name__ = VMAFuzz.__qualname__ = f"VMAFuzz_{world.variant.name}".replace("-", "_")
+    return VMAFuzz
+
+
+@attrs.frozen(slots=True)
+class FuzzResult:
+    variant: str
+    scenario: Scenario
+    verdict: str                    # "holds" | "violated"
+    failure: Failure | None
+    examples: int                   # test cases run (generation and shrinking)
+    examples_to_first: int | None   # test cases up to and including the first failure
+    seconds: float
+    seconds_to_first: float | None
+    steps: int                      # operations run over all examples
+    interrupted: bool = False
+    budget_spent: bool = False      # stopped by --seconds rather than --max-examples
+
+    @property
+    def shrunk_steps(self) -> int | None:
+        return self.failure.steps if self.failure is not None else None
+
+
+def sc_length(world: World) -> int:
+    """Operations of one sequentially consistent run (every choice 0)."""
+    ex = Execution(world.threads)
+    ex.run(_ZeroChooser())
+    return ex.steps
+
+
+class _ZeroChooser:
+    def choose(self, kind, tid, options):
+        return 0
+
+
+def fuzz(variant: type, scenario: Scenario, *, max_examples: int = 2000,
+         seconds: float | None = None, seed: int | None = None, max_steps: int | None = None,
+         max_burst: int = DEFAULT_BURST, profile: str = PROFILE_DEV,
+         database: str | None = None, recorder: Recorder | None = None) -> FuzzResult:
+    """Fuzz one variant on one scenario until a violation (then shrink) or the
+    budget (``max_examples`` test cases, or ``seconds``) is spent.
+
+    ``database``: a directory for Hypothesis's example database (None: none).
+    KeyboardInterrupt is not swallowed: the caller reads ``recorder`` for what
+    was found (see run_cmd)."""
+    world = build(variant, scenario)
+    if max_steps is None:
+        # Weak runs can take a few more steps than the SC run (a lookup that
+        # reads a stale value goes down another branch); leave room.
+        max_steps = min(DEFAULT_MAX_STEPS, 2 * sc_length(world) + 20)
+    rec = recorder if recorder is not None else Recorder()
+    rec.started = time.perf_counter()
+    rec.deadline = rec.started + seconds if seconds is not None else None
+    cls = machine_for(world, rec, max_steps=max_steps, max_burst=max_burst)
+
+    def factory():
+        return cls()
+
+    if seed is not None:
+        factory = hyp_seed(seed)(factory)
+    db = DirectoryBasedExampleDatabase(database) if database else None
+    run_settings = settings(settings.get_profile(profile), max_examples=max_examples,
+                            stateful_step_count=max_steps, database=db,
+                            phases=(Phase.explicit, Phase.reuse, Phase.generate, Phase.target,
+                                    Phase.shrink))
+    interrupted = spent = False
+    try:
+        run_state_machine_as_test(factory, settings=run_settings)
+    except IntactVMAViolated:
+        pass
+    except _BudgetSpent:
+        spent = True
+    except HypothesisException:
+        # e.g. Unsatisfiable when every example was invalid; with a failure in
+        # hand the recorder still has it, otherwise it is a real error.
+        if rec.best is None:
+            raise
+    except KeyboardInterrupt:
+        interrupted = True
+        raise
+    finally:
+        # read by the caller even when interrupted
+        rec.deadline = None
+        elapsed = time.perf_counter() - rec.started
+    best = rec.best
+    return FuzzResult(variant.name, scenario, "violated" if best else "holds", best,
+                      rec.examples, rec.first_example, elapsed, rec.first_seconds, rec.steps,
+                      interrupted, spent)
+
+
+def result_from_recorder(variant: type, scenario: Scenario, rec: Recorder) -> FuzzResult:
+    """What an interrupted run had found (Ctrl-C)."""
+    best = rec.best
+    return FuzzResult(variant.name, scenario, "violated" if best else "holds", best,
+                      rec.examples, rec.first_example, time.perf_counter() - rec.started,
+                      rec.first_seconds, rec.steps, interrupted=True)
+
+
+def database_dir(variant: type, scenario: Scenario) -> str:
+    """Per machine example-database directory: a saved failure is replayed only
+    against the variant and scenario that produced it."""
+    import hashlib
+    import json
+    key = json.dumps({"variant": variant.name, "scenario": scenario.to_json()}, sort_keys=True)
+    return f".hypothesis/vmafuzz/{hashlib.sha256(key.encode()).hexdigest()[:16]}"
+
+
+__all__: list[Any] = ["IntactVMAViolated", "Failure", "FuzzResult", "Recorder", "fuzz",
+                      "machine_for", "record_thread_choice", "lookup_finished",
+                      "PROFILE_CI", "PROFILE_DEV", "database_dir"]
