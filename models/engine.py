@@ -239,7 +239,8 @@ class Execution:
         if co_edit is not None:
             loc, order = co_edit
             co[loc] = order
-        return memory.check(memory.Graph(events, allrf, co, threads)) is None
+        return memory.check_extension(memory.Graph(events, allrf, co, threads),
+                                      [e.eid for e in new_events]) is None
 
     # ------------------------------------------------------------------
     # options: what memory.check allows for a thread's pending operation
