@@ -52,6 +52,9 @@ DEFAULT_BURST = 32
 # Operations one run may take unless --steps says otherwise.
 DEFAULT_MAX_STEPS = 400
 
+# Every operation draws from at least 0..MIN_RANGE (see run_thread).
+MIN_RANGE = 3
+
 PROFILE_CI = "vmafuzz-ci"
 PROFILE_DEV = "vmafuzz-dev"
 
@@ -133,21 +136,17 @@ def lookup_finished(ex: Execution, seen: int) -> bool:
     return any(g[1][0] == "lookup" for g in ex.ghosts[seen:])
 
 
-class _DrawChooser:
-    """The engine's chooser inside a rule: every rf/co choice is a Hypothesis
-    draw, shrinking toward 0 (the newest store: sequential consistency)."""
+class _Drawn:
+    """The engine's chooser for one operation, answering with a value already
+    drawn by the rule (see ``run_thread``)."""
 
-    __slots__ = ("data", "stale")
+    __slots__ = ("index",)
 
-    def __init__(self, data):
-        self.data = data
-        self.stale = 0
+    def __init__(self, index: int):
+        self.index = index
 
     def choose(self, kind: str, tid: int, options) -> int:
-        i = self.data.draw(st.integers(0, len(options) - 1))
-        if i:
-            self.stale += 1
-        return i
+        return self.index
 
 
 def machine_for(world: World, recorder: Recorder, max_steps: int = DEFAULT_MAX_STEPS,
@@ -179,13 +178,26 @@ def machine_for(world: World, recorder: Recorder, max_steps: int = DEFAULT_MAX_S
 
         def run_thread(self, tid: int, burst: int, data) -> None:
             ex = self.ex
-            chooser = _DrawChooser(data)
             for _ in range(burst):
                 ready = ex.runnable()
                 if tid not in ready or ex.steps >= max_steps:
                     break
+                # One draw per operation, even when there is only one option
+                # (a trivial draw): every operation then owns exactly one
+                # choice, so when shrinking removes a writer step the reader's
+                # later draws stay aligned with the reads they were made for.
+                # Index 0 is the newest store: shrinking moves toward SC.
+                # The draw's range does not shrink below 0..MIN_RANGE and the
+                # value is clamped to the oldest allowed option: "2 stores
+                # back" stays "as stale as allowed" when shrinking removes a
+                # writer store, instead of turning into an invalid choice that
+                # Hypothesis would replace with 0 (the newest).
+                n = len(ex.options(tid))
+                i = min(data.draw(st.integers(0, max(n - 1, MIN_RANGE))), n - 1)
+                if i:
+                    self.stale += 1
                 record_thread_choice(ex, ready, tid)
-                ex.step(tid, chooser)
+                ex.step(tid, _Drawn(i))
                 recorder.steps += 1
                 if tid in writers and any(self.open_lookup.values()):
                     self.writer_steps_in_lookup += 1
@@ -200,11 +212,9 @@ def machine_for(world: World, recorder: Recorder, max_steps: int = DEFAULT_MAX_S
                     v = oracle.check(ex)
                     if v is not None:
                         self.violation = v
-                        self.stale += chooser.stale
                         recorder.found(Failure(v, ex, ex.steps, self.stale))
                         return
                 self.seen_ghosts = len(ex.ghosts)
-            self.stale += chooser.stale
 
         @precondition(lambda self: self.violation is not None or self.ex.steps >= max_steps
                       or not self.ex.runnable())
