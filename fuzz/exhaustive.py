@@ -54,6 +54,7 @@ def check_variant(variant: type, scenario: Scenario, max_states: int | None = No
     oracle = Oracle(world)
     stats = ExploreStats()
     found: list = []
+    done = [0]
 
     def prune(ex: Execution) -> bool:
         # A violation can only appear where a lookup just reported.
@@ -64,8 +65,12 @@ def check_variant(variant: type, scenario: Scenario, max_states: int | None = No
                 found.append((v, ex))
                 raise _Found
         # Once every reader has made all its lookups, no state below can violate:
-        # the writers' remaining steps are not explored.
-        return all(ex.threads[r].done for r in world.readers)
+        # the writers' remaining steps are not explored. Such a state counts as one
+        # complete execution (every lookup's outcome is fixed).
+        if all(ex.threads[r].done for r in world.readers):
+            done[0] += 1
+            return True
+        return False
 
     root = Execution(world.threads)
     try:
@@ -73,6 +78,8 @@ def check_variant(variant: type, scenario: Scenario, max_states: int | None = No
             pass
     except _Found:
         v, ex = found[0]
+        stats.executions += done[0]
         return CheckResult(variant.name, scenario, "violated", stats, v, ex)
+    stats.executions += done[0]
     verdict = "incomplete" if stats.truncated else "holds"
     return CheckResult(variant.name, scenario, verdict, stats)

@@ -177,5 +177,16 @@ class Oracle:
 
     @staticmethod
     def _wrapped(ex, at) -> tuple:
-        return tuple(e.eid for e in ex.events[:at]
-                     if e.kind == "W" and isinstance(e.ghost, StoreGhost) and e.ghost.wrapped)
+        """Counter stores before ``at`` that overflowed or brought their location back
+        to a value it held before: with a monotonic count that is wrap-around."""
+        out = []
+        for loc, order in ex.co.items():
+            seen = set()
+            for eid in order:
+                ev = ex.events[eid]
+                g = ev.ghost
+                is_counter = isinstance(g, StoreGhost) and g.counter
+                if eid < at and is_counter and (g.wrapped or ev.value in seen):
+                    out.append(eid)
+                seen.add(ev.value)
+        return tuple(sorted(out))

@@ -79,7 +79,7 @@ class Trace:
                 if g.freed:
                     note = "   [frees the object]"
                 elif g.wrapped:
-                    note = "   [counter wrapped]"
+                    note = "   [counter overflowed]"
             return f"{ev.label}({loc}, {_fmt(ev.value)}){note}"
         src = ex.rf.get(ev.eid)
         origin = self.describe_store(src) if src is not None else "?"
@@ -118,7 +118,8 @@ def render_violation(v: Violation, ex: Execution, width: int | None = None) -> s
         out.append(f"    {label}: vm_file={_fmt(f.get('vm_file'))} (incarnation {f.get('incarnation')}), "
                    f"vm_pgoff={_fmt(f.get('vm_pgoff'))}, vm_start={_fmt(f.get('vm_start'))}")
     if v.wrapped:
-        where = ", ".join(f"#{tr.step_of(e)} {ex.events[e].loc.name}" for e in v.wrapped)
-        bits = f" ({width}-bit counter)" if width else ""
-        out.append(f"  the sequence counter WRAPPED around{bits} at {where}")
+        where = ", ".join(f"#{tr.step_of(e)} {ex.events[e].loc.name} = {_fmt(ex.events[e].value)}"
+                          for e in v.wrapped)
+        bits = f" ({width}-bit counters)" if width else ""
+        out.append(f"  a sequence count WRAPPED around{bits}: a value came back at {where}")
     return "\n".join(out)

@@ -61,7 +61,8 @@ class StoreGhost:
     cycle: int                  # the writer's own cycle number (0-based)
     incarnation: int | None = None   # for f_inode stores: the file incarnation it starts
     freed: bool = False         # the store is the free of the object (reading it = use after free)
-    wrapped: bool = False       # a counter store whose value wrapped around
+    wrapped: bool = False       # a counter store whose value overflowed its width
+    counter: bool = False       # a store of a sequence count (the report says when one repeats)
 
 
 def lock_field(obj: Obj, name: str) -> Loc:
@@ -191,7 +192,12 @@ class Cycle:
     def counter(self, v: Any, d: int) -> tuple[Any, StoreGhost]:
         """``v + d`` in the counter's width, and the ghost for its store (marks wrap-around)."""
         nv, wrapped = self.k.counter.add(v, d)
-        return nv, attrs.evolve(self.ghost, wrapped=wrapped)
+        return nv, attrs.evolve(self.ghost, wrapped=wrapped, counter=True)
+
+    @property
+    def counter_ghost(self) -> StoreGhost:
+        """For a store of a count value read elsewhere (vm_lock_seq = mm_lock_seq)."""
+        return attrs.evolve(self.ghost, counter=True)
 
     def record(self, vma: Obj, **fields) -> None:
         self.delta.setdefault(vma.name, {}).update(fields)

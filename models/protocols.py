@@ -137,7 +137,7 @@ class ProtocolA(Protocol):
         if seq == cyc.seq:
             return                                        # already write-locked this cycle
         yield down_write(vma.vm_lock)
-        yield WRITE_ONCE(vma.vm_lock_seq, cyc.seq, ghost=cyc.ghost)
+        yield WRITE_ONCE(vma.vm_lock_seq, cyc.seq, ghost=cyc.counter_ghost)
         if self.wmb_in_vma_start_write:
             # up_write is only a release: a later vm_file store could pass the
             # vm_lock_seq store without this (the thread's fix).
@@ -210,7 +210,7 @@ class ProtocolB(Protocol):
         if seq == cyc.seq:
             return
         yield down_write(vma.vm_lock)
-        yield WRITE_ONCE(vma.vm_lock_seq, cyc.seq, ghost=cyc.ghost)
+        yield WRITE_ONCE(vma.vm_lock_seq, cyc.seq, ghost=cyc.counter_ghost)
         yield up_write(vma.vm_lock)
 
     def mmap_write_unlock(self, cyc: Cycle):
