@@ -82,9 +82,11 @@ class IntactVMAViolated(AssertionError):
         self.steps = steps
 
 
-class _BudgetSpent(BaseException):
-    """Raised from the machine factory when --seconds is spent. A BaseException,
-    so that Hypothesis passes it through instead of shrinking it as a bug."""
+class _BudgetSpent(KeyboardInterrupt):
+    """Raised from the machine factory when --seconds is spent. Hypothesis passes
+    only KeyboardInterrupt straight through (any other exception, even a
+    BaseException, is treated as a failure to shrink), so it is one; ``fuzz``
+    catches it before a real Ctrl-C would be."""
 
 
 @attrs.frozen(slots=True)
@@ -291,10 +293,15 @@ def fuzz(variant: type, scenario: Scenario, *, max_examples: int = 2000,
     KeyboardInterrupt is not swallowed: the caller reads ``recorder`` for what
     was found (see run_cmd)."""
     world = build(variant, scenario)
+    sc_steps = sc_length(world)
     if max_steps is None:
         # Weak runs can take a few more steps than the SC run (a lookup that
         # reads a stale value goes down another branch); leave room.
-        max_steps = min(DEFAULT_MAX_STEPS, 2 * sc_length(world) + 20)
+        max_steps = min(DEFAULT_MAX_STEPS, 2 * sc_steps + 20)
+    # Rule calls per example. Every call but ``idle`` runs at least one
+    # operation, and once the threads are done Hypothesis keeps calling
+    # ``idle`` up to this count, so keep it near the length of a whole run.
+    rule_calls = min(max_steps, sc_steps + 10)
     rec = recorder if recorder is not None else Recorder()
     rec.started = time.perf_counter()
     rec.deadline = rec.started + seconds if seconds is not None else None
@@ -307,7 +314,7 @@ def fuzz(variant: type, scenario: Scenario, *, max_examples: int = 2000,
         factory = hyp_seed(seed)(factory)
     db = DirectoryBasedExampleDatabase(database) if database else None
     run_settings = settings(settings.get_profile(profile), max_examples=max_examples,
-                            stateful_step_count=max_steps, database=db,
+                            stateful_step_count=rule_calls, database=db,
                             phases=(Phase.explicit, Phase.reuse, Phase.generate, Phase.target,
                                     Phase.shrink))
     interrupted = spent = False

@@ -1,0 +1,322 @@
+"""The corpus of failing traces: save, load (strictly), replay.
+
+One JSON file per trace in ``corpus/<protocol>/<variant>/<hash>.json``, the
+format of docs/corpus-format.md. Replay needs neither Hypothesis nor its
+database: a ``ReplayChooser`` answers the engine from the recorded decisions,
+and the thread decisions drive the schedule exactly as ``Execution.run``
+records them. Input is validated field by field; nothing is evaluated or
+unpickled. A user's variant file named in a corpus file is loaded as
+``vmafuzz run FILE.py:NAME`` would load it (it is code the user wrote).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from models.engine import Decision, Execution, ModelError, ReplayChooser, ReplayDivergence
+from models.scenario import Scenario, ScenarioError, build
+from models.variants import BY_NAME, VariantError, resolve
+
+from .oracle import RULES, Oracle, Violation
+
+FORMAT = "vmafuzz-corpus"
+VERSION = 1
+KINDS = ("thread", "rf", "co")
+_SCENARIO_INT = ("vmas", "writers", "cycles", "readers", "lookups", "width", "spare_files")
+
+
+class CorpusError(Exception):
+    """A corpus file that cannot be used: one line naming the file and the fault."""
+
+
+@attrs.frozen(slots=True)
+class Expected:
+    rule: str
+    steps: int
+    reader: int       # thread id of the reader whose lookup broke the invariant
+    lookup: int       # that reader's lookup number
+
+
+@attrs.frozen(slots=True)
+class Entry:
+    """One corpus trace."""
+
+    variant_name: str
+    variant_file: str | None          # None: a shipped variant
+    scenario: Scenario
+    decisions: tuple                  # of Decision
+    expected: Expected
+    note: str = ""
+
+    @property
+    def spec(self) -> str:
+        return f"{self.variant_file}:{self.variant_name}" if self.variant_file else self.variant_name
+
+    def body(self) -> dict:
+        """The content the file name hashes (everything but the note)."""
+        variant: dict[str, Any] = {"name": self.variant_name}
+        if self.variant_file:
+            variant["file"] = self.variant_file
+        return {
+            "format": FORMAT,
+            "version": VERSION,
+            "variant": variant,
+            "scenario": self.scenario.to_json(),
+            "decisions": [[d.kind, d.tid, d.n, d.index] for d in self.decisions],
+            "expected": attrs.asdict(self.expected),
+        }
+
+    def digest(self) -> str:
+        canon = json.dumps(self.body(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canon.encode()).hexdigest()[:20]
+
+
+def entry_for(variant: type, scenario: Scenario, violation: Violation, ex: Execution,
+              note: str = "") -> Entry:
+    """The corpus entry of a failing execution stopped at its violation."""
+    shipped = BY_NAME.get(variant.name) is variant
+    vfile = None if shipped else getattr(variant, "__vmafuzz_file__", None) or _file_of(variant)
+    return Entry(variant.name, vfile, scenario, tuple(ex.path),
+                 Expected(violation.rule, ex.steps, violation.reader, violation.lookup), note)
+
+
+def _file_of(variant: type) -> str:
+    import sys
+    mod = sys.modules.get(variant.__module__)
+    path = getattr(mod, "__file__", None)
+    if not path:
+        raise CorpusError(f"variant {variant.name}: cannot tell which file defines it")
+    return path
+
+
+def save(entry: Entry, root: Path, protocol: str) -> tuple[Path, bool]:
+    """Write atomically (temporary file + os.replace); never overwrite. Returns the
+    path and whether it was new (an identical trace keeps its existing file)."""
+    folder = Path(root) / protocol / _safe(entry.variant_name)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{entry.digest()}.json"
+    if path.exists():
+        return path, False
+    doc = entry.body()
+    if entry.note:
+        doc["note"] = entry.note
+    text = json.dumps(doc, indent=1, sort_keys=False) + "\n"
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".json")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        if path.exists():          # another process saved the same trace meanwhile
+            os.unlink(tmp)
+            return path, False
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path, True
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+
+
+# ---------------------------------------------------------------- loading
+
+def _reject_constant(name):
+    raise ValueError(f"{name} is not allowed")
+
+
+def _no_duplicates(pairs):
+    out = {}
+    for k, v in pairs:
+        if k in out:
+            raise ValueError(f"duplicate key {k!r}")
+        out[k] = v
+    return out
+
+
+def _int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def parse(text: str, name: str = "<corpus>") -> Entry:
+    """A corpus file's text to an Entry; CorpusError (one line) when anything is off."""
+    try:
+        doc = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant)
+    except json.JSONDecodeError as exc:
+        raise CorpusError(f"{name}: line {exc.lineno} column {exc.colno}: invalid JSON: {exc.msg}") from None
+    except ValueError as exc:
+        raise CorpusError(f"{name}: invalid JSON: {exc}") from None
+
+    def bad(what: str):
+        return CorpusError(f"{name}: {what}")
+
+    if not isinstance(doc, dict):
+        raise bad("not a vmafuzz corpus file (the top level is not an object)")
+    if doc.get("format") != FORMAT:
+        raise bad(f"not a vmafuzz corpus file (format is {doc.get('format')!r}, want {FORMAT!r})")
+    version = doc.get("version")
+    if version != VERSION:
+        raise bad(f"format version {version!r} is not supported (this vmafuzz reads version {VERSION})")
+    allowed = {"format", "version", "variant", "scenario", "decisions", "expected", "note"}
+    extra = set(doc) - allowed
+    if extra:
+        raise bad(f"unknown field {sorted(extra)[0]!r}")
+    for key in ("variant", "scenario", "decisions", "expected"):
+        if key not in doc:
+            raise bad(f"missing field {key!r}")
+
+    var = doc["variant"]
+    if not isinstance(var, dict) or not isinstance(var.get("name"), str) or not var["name"] \
+            or set(var) - {"name", "file"} or ("file" in var and not isinstance(var["file"], str)):
+        raise bad("variant must be {\"name\": NAME} or {\"name\": NAME, \"file\": PATH}")
+    vfile = var.get("file")
+    if vfile is None and var["name"] not in BY_NAME:
+        raise bad(f"unknown variant {var['name']!r} (not shipped, and no file given)")
+
+    sc = doc["scenario"]
+    if not isinstance(sc, dict):
+        raise bad("scenario must be an object")
+    fields = {a.name for a in attrs.fields(Scenario)}
+    for k, v in sc.items():
+        if k not in fields:
+            raise bad(f"scenario: unknown field {k!r}")
+        if k in _SCENARIO_INT and not (v is None or _int(v)):
+            raise bad(f"scenario: {k} must be an integer or null, not {v!r}")
+        if k == "slab" and not (v is None or isinstance(v, str)):
+            raise bad(f"scenario: slab must be a string or null, not {v!r}")
+    try:
+        scenario = Scenario(**sc)
+    except ScenarioError as exc:
+        raise bad(f"scenario: {exc}") from None
+
+    raw = doc["decisions"]
+    if not isinstance(raw, list):
+        raise bad("decisions must be a list")
+    decisions = []
+    for i, d in enumerate(raw):
+        where = f"decisions[{i}]"
+        if not (isinstance(d, list) and len(d) == 4):
+            raise bad(f"{where} must be [kind, tid, n, index]")
+        kind, tid, n, index = d
+        if kind not in KINDS:
+            raise bad(f"{where}: kind {kind!r} is not one of {', '.join(KINDS)}")
+        if not (_int(tid) and _int(n) and _int(index)):
+            raise bad(f"{where}: tid, n and index must be integers")
+        if (kind == "thread") != (tid == -1) or tid < -1:
+            raise bad(f"{where}: tid {tid} does not fit a {kind} decision")
+        if n < 2 or not 0 <= index < n:
+            raise bad(f"{where}: index {index} among {n} options is out of range")
+        decisions.append(Decision(kind, tid, n, index))
+
+    exp = doc["expected"]
+    if not isinstance(exp, dict) or set(exp) != {"rule", "steps", "reader", "lookup"}:
+        raise bad("expected must have exactly rule, steps, reader, lookup")
+    if exp["rule"] not in RULES:
+        raise bad(f"expected.rule {exp['rule']!r} is not one of: {', '.join(RULES)}")
+    for k in ("steps", "reader", "lookup"):
+        if not _int(exp[k]) or exp[k] < (1 if k == "steps" else 0):
+            raise bad(f"expected.{k} must be a {'positive' if k == 'steps' else 'non-negative'} integer")
+    note = doc.get("note", "")
+    if not isinstance(note, str):
+        raise bad("note must be a string")
+    return Entry(var["name"], vfile, scenario, tuple(decisions),
+                 Expected(exp["rule"], exp["steps"], exp["reader"], exp["lookup"]), note)
+
+
+def load(path: Path) -> Entry:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CorpusError(f"{path}: cannot read: {exc}") from None
+    return parse(text, str(path))
+
+
+def collect(paths) -> list[Path]:
+    """Files named, and every *.json under folders named (recursively), sorted."""
+    out: list[Path] = []
+    for p in paths:
+        p = Path(p)
+        if p.is_dir():
+            out.extend(sorted(q for q in p.rglob("*.json") if not q.name.startswith(".tmp-")))
+        else:
+            out.append(p)
+    return out
+
+
+# ---------------------------------------------------------------- replay
+
+@attrs.frozen(slots=True)
+class Replayed:
+    entry: Entry
+    variant: type
+    execution: Execution
+    violation: Violation | None
+    reproduces: bool
+    reason: str           # why not, when it does not reproduce
+
+    @property
+    def width(self) -> int | None:
+        return self.entry.scenario.width or self.variant.counter_width
+
+
+def resolve_variant(entry: Entry, name: str) -> type:
+    try:
+        variant = resolve(entry.spec)
+    except VariantError as exc:
+        raise CorpusError(f"{name}: {exc}") from None
+    if variant.name != entry.variant_name:
+        raise CorpusError(f"{name}: {entry.spec} resolves to a variant named {variant.name!r}")
+    return variant
+
+
+def replay(entry: Entry, variant: type) -> Replayed:
+    """Run the recorded decisions; stop at the first violation or at the
+    recorded length. Deterministic: no randomness, no Hypothesis."""
+    world = build(variant, entry.scenario)
+    oracle = Oracle(world)
+    ex = Execution(world.threads)
+    chooser = ReplayChooser(entry.decisions)
+    exp = entry.expected
+    seen = 0
+    violation = None
+    reason = ""
+    try:
+        while ex.steps < exp.steps:
+            ready = ex.runnable()
+            if not ready:
+                break
+            if len(ready) == 1:
+                tid = ready[0]
+            else:
+                k = chooser.choose("thread", -1, ready)
+                ex.path.append(Decision("thread", -1, len(ready), k))
+                tid = ready[k]
+            ex.step(tid, chooser)
+            if any(g[1][0] == "lookup" for g in ex.ghosts[seen:]):
+                violation = oracle.check(ex)
+                if violation is not None:
+                    break
+            seen = len(ex.ghosts)
+        if chooser.pos < len(entry.decisions) and violation is None:
+            reason = (f"the run ended after {ex.steps} steps with "
+                      f"{len(entry.decisions) - chooser.pos} recorded decisions unused")
+    except (ReplayDivergence, ModelError) as exc:
+        reason = f"diverged at step {ex.steps + 1}: {exc}"
+    if not reason:
+        if violation is None:
+            reason = f"no violation in {ex.steps} steps (recorded: {exp.rule} at step {exp.steps})"
+        elif (violation.rule, ex.steps, violation.reader, violation.lookup) != \
+                (exp.rule, exp.steps, exp.reader, exp.lookup):
+            reason = (f"a different violation: {violation.rule} at step {ex.steps} "
+                      f"(recorded: {exp.rule} at step {exp.steps})")
+    return Replayed(entry, variant, ex, violation, not reason, reason)

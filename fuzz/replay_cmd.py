@@ -1,0 +1,66 @@
+"""``vmafuzz replay PATH...``: replay saved counterexamples from the corpus.
+
+Each file replays deterministically (no Hypothesis, no database) and prints the
+same report as ``vmafuzz run``, then whether it still reproduces its recorded
+violation. Exit status: 0 every file reproduces, 1 some no longer reproduce,
+2 some file could not be used (each named in one line; the others still replay).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from .cli import UsageError
+from .corpus import CorpusError, collect, load, replay, resolve_variant
+from .report import render_trace, render_violation
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("paths", nargs="+", metavar="PATH", help="corpus files or folders (recursive)")
+    p.add_argument("--json", action="store_true", help="one JSON object per file")
+    p.add_argument("--no-trace", action="store_true", help="omit the step-by-step trace")
+
+
+def run(args) -> int:
+    files = collect(args.paths)
+    if not files:
+        raise UsageError(f"no corpus files under {' '.join(args.paths)}")
+    bad = stale = ok = 0
+    for path in files:
+        try:
+            entry = load(path)
+            variant = resolve_variant(entry, str(path))
+        except CorpusError as exc:
+            bad += 1
+            if args.json:
+                print(json.dumps({"file": str(path), "status": "error", "error": str(exc)}))
+            sys.stderr.write(f"vmafuzz: {exc}\n")
+            continue
+        r = replay(entry, variant)
+        ok += r.reproduces
+        stale += not r.reproduces
+        if args.json:
+            print(json.dumps({
+                "file": str(path), "status": "reproduces" if r.reproduces else "differs",
+                "variant": entry.spec, "scenario": entry.scenario.to_json(),
+                "expected": {"rule": entry.expected.rule, "steps": entry.expected.steps},
+                "rule": r.violation.rule if r.violation else None,
+                "steps": r.execution.steps, "reason": r.reason or None}))
+            continue
+        print(f"== {path}")
+        print(f"{entry.spec} on {entry.scenario.describe()}")
+        if r.violation is not None:
+            if not args.no_trace:
+                print(render_trace(r.execution, r.violation.at))
+            print(render_violation(r.violation, r.execution, r.width if r.violation.wrapped else None))
+        if r.reproduces:
+            print(f"REPRODUCES: {entry.expected.rule} at step {entry.expected.steps}")
+        else:
+            print(f"NO LONGER REPRODUCES: {r.reason}")
+        print()
+    if not args.json:
+        print(f"{len(files)} files: {ok} reproduce, {stale} no longer reproduce, {bad} unusable")
+    sys.stdout.flush()
+    return 2 if bad else 1 if stale else 0

@@ -1,0 +1,147 @@
+"""``vmafuzz run VARIANT``: fuzz one variant with the Hypothesis state machine.
+
+On a violation the run is shrunk, printed (trace and violation report) and
+saved to the corpus; exit 1. When the invariant held: exit 0 with the number of
+examples and steps run. Ctrl-C stops, keeps and saves what was found, exit 130.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from hypothesis import __version__ as hypothesis_version
+
+from .cli import UsageError
+from .corpus import CorpusError, entry_for, save
+from .explore_cmd import add_scenario_arguments, scenario_from, variant_from
+from .machine import (DEFAULT_BURST, PROFILE_CI, PROFILE_DEV, FuzzResult, Recorder,
+                      database_dir, fuzz, result_from_recorder)
+from .report import render_trace, render_violation
+
+DEFAULT_MAX_EXAMPLES = 2000
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("variant", help="a shipped variant (see `vmafuzz list`) or FILE.py:NAME")
+    add_fuzz_arguments(p)
+    add_scenario_arguments(p)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--no-trace", action="store_true", help="omit the step-by-step trace")
+
+
+def add_fuzz_arguments(p: argparse.ArgumentParser, max_examples: int = DEFAULT_MAX_EXAMPLES,
+                       seconds: float | None = None) -> None:
+    g = p.add_argument_group("budget")
+    g.add_argument("--max-examples", type=int, default=max_examples,
+                   help=f"test cases to generate (default {max_examples})")
+    g.add_argument("--seconds", type=float, default=seconds,
+                   help="stop generating after this long" + (f" (default {seconds:g})" if seconds else ""))
+    g.add_argument("--seed", type=int, help="random seed (default: random)")
+    g.add_argument("--steps", type=int, help="the most operations in one run "
+                   "(default: twice a sequentially consistent run, plus 20)")
+    g.add_argument("--burst", type=int, default=DEFAULT_BURST,
+                   help=f"the most operations one rule runs a thread for (default {DEFAULT_BURST})")
+    g.add_argument("--profile", choices=("dev", "ci"), default="dev",
+                   help="dev: random, example database in .hypothesis/; ci: derandomized, no database")
+    g.add_argument("--corpus", default="corpus", help="where failures are saved (default corpus/)")
+    g.add_argument("--no-save", action="store_true", help="do not save failures to the corpus")
+
+
+def check_budget(args) -> None:
+    if args.max_examples < 1:
+        raise UsageError("--max-examples must be at least 1")
+    if args.seconds is not None and args.seconds <= 0:
+        raise UsageError("--seconds must be positive")
+    if args.steps is not None and args.steps < 1:
+        raise UsageError("--steps must be at least 1")
+    if args.burst < 1:
+        raise UsageError("--burst must be at least 1")
+
+
+def fuzz_args(args, variant, scenario, recorder: Recorder) -> FuzzResult:
+    profile = PROFILE_CI if args.profile == "ci" else PROFILE_DEV
+    db = database_dir(variant, scenario) if profile == PROFILE_DEV else None
+    return fuzz(variant, scenario, max_examples=args.max_examples, seconds=args.seconds,
+                seed=args.seed, max_steps=args.steps, max_burst=args.burst, profile=profile,
+                database=db, recorder=recorder)
+
+
+def save_failure(args, variant, result: FuzzResult) -> tuple[str | None, bool]:
+    if result.failure is None or args.no_save:
+        return None, False
+    f = result.failure
+    note = f"found by vmafuzz run (hypothesis {hypothesis_version})"
+    try:
+        entry = entry_for(variant, result.scenario, f.violation, f.execution, note)
+        path, new = save(entry, Path(args.corpus), variant.protocol)
+    except (CorpusError, OSError) as exc:
+        sys.stderr.write(f"vmafuzz: could not save the counterexample: {exc}\n")
+        return None, False
+    return str(path), new
+
+
+def run(args) -> int:
+    variant = variant_from(args.variant)
+    scenario = scenario_from(args, variant)
+    check_budget(args)
+    rec = Recorder()
+    interrupted = False
+    try:
+        result = fuzz_args(args, variant, scenario, rec)
+    except KeyboardInterrupt:
+        interrupted = True
+        result = result_from_recorder(variant, scenario, rec)
+    corpus_file, new = save_failure(args, variant, result)
+    if args.json:
+        print(json.dumps(result_json(result, corpus_file, interrupted)))
+    else:
+        print_result(variant, result, corpus_file, new, args.no_trace, interrupted)
+    sys.stdout.flush()
+    if interrupted:
+        return 130
+    return 1 if result.failure is not None else 0
+
+
+def result_json(result: FuzzResult, corpus_file: str | None, interrupted: bool = False) -> dict:
+    f = result.failure
+    return {
+        "variant": result.variant,
+        "scenario": result.scenario.to_json(),
+        "verdict": result.verdict,
+        "rule": f.violation.rule if f else None,
+        "examples": result.examples,
+        "examples_to_first_failure": result.examples_to_first,
+        "seconds": round(result.seconds, 3),
+        "seconds_to_first_failure": None if result.seconds_to_first is None
+        else round(result.seconds_to_first, 3),
+        "steps": f.steps if f else None,
+        "steps_run": result.steps,
+        "corpus_file": corpus_file,
+        "interrupted": interrupted,
+    }
+
+
+def print_result(variant, result: FuzzResult, corpus_file, new: bool, no_trace: bool,
+                 interrupted: bool) -> None:
+    head = f"{variant.name} on {result.scenario.describe()}"
+    if interrupted:
+        print(f"{head}: interrupted after {result.examples} examples, {result.steps} steps, "
+              f"{result.seconds:.1f} s")
+    f = result.failure
+    if f is None:
+        if not interrupted:
+            print(f"{head}: HOLDS over {result.examples} examples, {result.steps} steps, "
+                  f"{result.seconds:.1f} s" + (" (--seconds spent)" if result.budget_spent else ""))
+        return
+    print(f"{head}: VIOLATED after {result.examples_to_first} examples "
+          f"({result.seconds_to_first:.2f} s); shrunk to {f.steps} steps "
+          f"({result.examples} examples, {result.seconds:.1f} s in all)")
+    if not no_trace:
+        print(render_trace(f.execution, f.violation.at))
+    width = result.scenario.width or variant.counter_width
+    print(render_violation(f.violation, f.execution, width if f.violation.wrapped else None))
+    if corpus_file:
+        print(f"saved to {corpus_file}" if new else f"already in the corpus: {corpus_file}")
