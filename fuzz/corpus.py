@@ -320,3 +320,14 @@ def replay(entry: Entry, variant: type) -> Replayed:
             reason = (f"a different violation: {violation.rule} at step {ex.steps} "
                       f"(recorded: {exp.rule} at step {exp.steps})")
     return Replayed(entry, variant, ex, violation, not reason, reason)
+
+
+def entry_from_explorer(variant: type, scenario: Scenario, max_states: int | None = None) -> Entry | None:
+    """The explorer's shortest violating trace as a corpus entry (deterministic:
+    breadth-first search always finds the same one); None when the variant holds."""
+    from .exhaustive import check_variant
+    result = check_variant(variant, scenario, max_states=max_states)
+    if result.violation is None:
+        return None
+    return entry_for(variant, scenario, result.violation, result.execution,
+                     note="shortest trace found by vmafuzz explore (breadth-first)")

@@ -285,11 +285,13 @@ class _ZeroChooser:
 def fuzz(variant: type, scenario: Scenario, *, max_examples: int = 2000,
          seconds: float | None = None, seed: int | None = None, max_steps: int | None = None,
          max_burst: int = DEFAULT_BURST, profile: str = PROFILE_DEV,
-         database: str | None = None, recorder: Recorder | None = None) -> FuzzResult:
+         database: str | None = None, recorder: Recorder | None = None,
+         shrink: bool = True) -> FuzzResult:
     """Fuzz one variant on one scenario until a violation (then shrink) or the
     budget (``max_examples`` test cases, or ``seconds``) is spent.
 
     ``database``: a directory for Hypothesis's example database (None: none).
+    ``shrink=False`` stops at the first failure (CI checks only ask "caught?").
     KeyboardInterrupt is not swallowed: the caller reads ``recorder`` for what
     was found (see run_cmd)."""
     world = build(variant, scenario)
@@ -315,8 +317,8 @@ def fuzz(variant: type, scenario: Scenario, *, max_examples: int = 2000,
     db = DirectoryBasedExampleDatabase(database) if database else None
     run_settings = settings(settings.get_profile(profile), max_examples=max_examples,
                             stateful_step_count=rule_calls, database=db,
-                            phases=(Phase.explicit, Phase.reuse, Phase.generate, Phase.target,
-                                    Phase.shrink))
+                            phases=(Phase.explicit, Phase.reuse, Phase.generate, Phase.target)
+                            + ((Phase.shrink,) if shrink else ()))
     interrupted = spent = False
     try:
         run_state_machine_as_test(factory, settings=run_settings)

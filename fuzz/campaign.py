@@ -1,0 +1,98 @@
+"""``vmafuzz campaign``: the fuzz campaign over every shipped variant.
+
+Default budget, per variant: 1000 examples or 12 seconds of generation,
+whichever ends first, then shrinking of a failure. A holding variant spends it
+all (5 x 12 s); a violated one stops at its first failure. The whole campaign
+takes about two to three minutes on 2 cores. ``--max-examples`` and
+``--seconds`` raise the budget. New failures are saved to the corpus.
+
+Exit status 1 when a variant's result differs from its expected verdict
+(a holding variant violated, or a violated variant that escaped the budget).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+from models.scenario import Scenario
+from models.variants import SHIPPED
+
+from .cli import UsageError
+from .machine import Recorder
+from .run_cmd import add_fuzz_arguments, check_budget, fuzz_args, result_json, save_failure
+
+DEFAULT_EXAMPLES = 1000
+DEFAULT_SECONDS = 12.0
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("variants", nargs="*", metavar="VARIANT",
+                   help="only these shipped variants (default: all)")
+    add_fuzz_arguments(p, max_examples=DEFAULT_EXAMPLES, seconds=DEFAULT_SECONDS)
+    p.add_argument("--json", action="store_true", help="one JSON object per variant")
+
+
+def run(args) -> int:
+    check_budget(args)
+    by_name = {v.name: v for v in SHIPPED}
+    unknown = [n for n in args.variants if n not in by_name]
+    if unknown:
+        raise UsageError(f"unknown variant {unknown[0]!r}; `vmafuzz list` shows them")
+    variants = [by_name[n] for n in args.variants] or list(SHIPPED)
+    live = sys.stdout.isatty() and not args.json
+    rows = []
+    mismatches = 0
+    t0 = time.perf_counter()
+    for i, variant in enumerate(variants, 1):
+        scenario = Scenario.default_for(variant)
+        if live:
+            sys.stdout.write(f"\r\x1b[K[{i}/{len(variants)}] {variant.name} ... "
+                             f"({time.perf_counter() - t0:.0f} s)")
+            sys.stdout.flush()
+        rec = Recorder()
+        try:
+            result = fuzz_args(args, variant, scenario, rec)
+        except KeyboardInterrupt:
+            from .machine import result_from_recorder
+            result = result_from_recorder(variant, scenario, rec)
+            save_failure(args, variant, result)
+            if live:
+                sys.stdout.write("\n")
+            _table(rows)
+            raise
+        corpus_file, new = save_failure(args, variant, result)
+        ok = result.verdict == variant.expected
+        mismatches += not ok
+        rows.append((variant, result, ok, corpus_file if new else None))
+        if args.json:
+            obj = result_json(result, corpus_file)
+            obj.update(expected=variant.expected, matches=ok)
+            print(json.dumps(obj))
+            sys.stdout.flush()
+    if live:
+        sys.stdout.write("\r\x1b[K")
+    if not args.json:
+        _table(rows)
+        new = sum(1 for r in rows if r[3])
+        print(f"{len(rows)} variants in {time.perf_counter() - t0:.0f} s; budget per variant: "
+              f"{args.max_examples} examples" + (f" or {args.seconds:g} s" if args.seconds else "")
+              + f"; {new} new corpus files; "
+              + ("all as expected" if not mismatches else f"{mismatches} NOT as expected"))
+    sys.stdout.flush()
+    return 1 if mismatches else 0
+
+
+def _table(rows) -> None:
+    print(f"{'variant':<22} {'expected':<9} {'result':<9} {'examples':>8} {'s to 1st':>8} "
+          f"{'shrunk':>6}  rule")
+    for variant, r, ok, _ in rows:
+        first = f"{r.seconds_to_first:.2f}" if r.seconds_to_first is not None else "-"
+        shrunk = str(r.shrunk_steps) if r.shrunk_steps is not None else "-"
+        rule = r.failure.violation.rule if r.failure else ""
+        mark = "" if ok else "   <-- NOT AS EXPECTED"
+        n = r.examples_to_first if r.examples_to_first is not None else r.examples
+        print(f"{variant.name:<22} {variant.expected:<9} {r.verdict:<9} {n:>8} {first:>8} "
+              f"{shrunk:>6}  {rule}{mark}")

@@ -1,0 +1,96 @@
+"""The corpus format: strict loading, atomic content-named files, replay."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from fuzz.corpus import (FORMAT, VERSION, CorpusError, Entry, Expected, entry_from_explorer,
+                         load, parse, replay, resolve_variant, save)
+from models.engine import Decision
+from models.scenario import Scenario
+from models.variants import BY_NAME
+
+
+@pytest.fixture(scope="module")
+def entry():
+    v = BY_NAME["A-no-recheck"]
+    e = entry_from_explorer(v, Scenario.default_for(v))
+    assert e is not None
+    return e
+
+
+def test_save_is_content_named_and_never_overwrites(entry, tmp_path):
+    p1, new1 = save(entry, tmp_path, "A")
+    p2, new2 = save(entry, tmp_path, "A")
+    assert new1 and not new2 and p1 == p2
+    assert p1.parent == tmp_path / "A" / "A-no-recheck"
+    assert p1.stem == entry.digest()
+    assert not [q for q in p1.parent.iterdir() if q.name.startswith(".tmp-")]
+    assert load(p1) == entry
+
+
+def test_round_trip_and_replay(entry, tmp_path):
+    p, _ = save(entry, tmp_path, "A")
+    back = load(p)
+    assert back == entry
+    r = replay(back, resolve_variant(back, str(p)))
+    assert r.reproduces, r.reason
+    assert r.execution.steps == entry.expected.steps
+
+
+def test_a_changed_decision_no_longer_reproduces(entry):
+    ds = list(entry.decisions)
+    i = next(k for k, d in enumerate(ds) if d.kind == "rf" and d.index > 0)
+    ds[i] = Decision(ds[i].kind, ds[i].tid, ds[i].n, 0)   # read the newest store instead
+    changed = Entry(entry.variant_name, None, entry.scenario, tuple(ds), entry.expected)
+    r = replay(changed, BY_NAME[entry.variant_name])
+    assert not r.reproduces and r.reason
+
+
+def _doc(entry):
+    return json.loads(json.dumps(entry.body()))
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda d: d.update(version=2), "format version 2 is not supported"),
+    (lambda d: d.update(format="other"), "not a vmafuzz corpus file"),
+    (lambda d: d["variant"].update(name="A-no-such"), "unknown variant 'A-no-such'"),
+    (lambda d: d["scenario"].update(cycles="2"), "scenario: cycles must be an integer"),
+    (lambda d: d["scenario"].update(cycles=0), "scenario:"),
+    (lambda d: d["scenario"].update(colour=1), "scenario: unknown field 'colour'"),
+    (lambda d: d["decisions"].append(["rf", 1, 2, 5]), "out of range"),
+    (lambda d: d["decisions"].append(["jump", 1, 2, 0]), "kind 'jump'"),
+    (lambda d: d["decisions"].append(["thread", 0, 2, 0]), "does not fit"),
+    (lambda d: d["decisions"].append(["rf", True, 2, 0]), "must be integers"),
+    (lambda d: d["expected"].update(rule="bad luck"), "expected.rule"),
+    (lambda d: d["expected"].update(steps=0), "expected.steps"),
+    (lambda d: d.pop("decisions"), "missing field 'decisions'"),
+    (lambda d: d.update(extra=1), "unknown field 'extra'"),
+])
+def test_bad_fields_are_one_line_errors(entry, mutate, message):
+    doc = _doc(entry)
+    mutate(doc)
+    with pytest.raises(CorpusError) as info:
+        parse(json.dumps(doc), "x.json")
+    text = str(info.value)
+    assert text.startswith("x.json: ") and message in text and "\n" not in text
+
+
+def test_truncated_json_names_the_position(entry):
+    text = json.dumps(entry.body(), indent=1)
+    with pytest.raises(CorpusError) as info:
+        parse(text[: len(text) // 2], "cut.json")
+    assert "cut.json: line " in str(info.value) and "column" in str(info.value)
+
+
+def test_duplicate_keys_and_nan_are_rejected(entry):
+    with pytest.raises(CorpusError, match="duplicate key"):
+        parse('{"format": 1, "format": 2}', "d.json")
+    with pytest.raises(CorpusError, match="NaN"):
+        parse('{"format": NaN}', "n.json")
+
+
+def test_format_constants():
+    assert FORMAT == "vmafuzz-corpus" and VERSION == 1
+    assert Expected("torn version", 3, 1, 0) == Expected("torn version", 3, 1, 0)

@@ -1,0 +1,108 @@
+"""The Hypothesis state machine and ``vmafuzz run``."""
+
+import json
+import textwrap
+
+import pytest
+
+import fuzz.run_cmd as run_cmd
+from fuzz.cli import main
+from fuzz.corpus import collect, load, replay, resolve_variant
+from fuzz.machine import PROFILE_CI, Recorder, fuzz
+from models.scenario import Scenario
+from models.variants import BY_NAME
+
+
+def test_shrunk_counterexample_replays_without_hypothesis():
+    v = BY_NAME["A-no-recheck"]
+    r = fuzz(v, Scenario.default_for(v), max_examples=500, profile=PROFILE_CI, database=None)
+    assert r.verdict == "violated"
+    f = r.failure
+    assert f.steps == f.execution.steps <= 40
+    from fuzz.corpus import entry_for
+    e = entry_for(v, r.scenario, f.violation, f.execution)
+    back = replay(e, v)
+    assert back.reproduces, back.reason
+
+
+def test_holding_variant_runs_its_budget():
+    v = BY_NAME["B"]
+    r = fuzz(v, Scenario.default_for(v), max_examples=40, profile=PROFILE_CI, database=None)
+    assert r.verdict == "holds" and r.failure is None
+    assert r.examples >= 40 and r.steps > 40
+
+
+def test_seconds_budget_stops_generation():
+    v = BY_NAME["A"]
+    r = fuzz(v, Scenario.default_for(v), max_examples=10**6, seconds=1.0, profile=PROFILE_CI,
+             database=None)
+    assert r.verdict == "holds" and r.budget_spent and r.seconds < 5
+
+
+def test_run_violation_exit_1_saves_corpus(tmp_path, capsys):
+    rc = main(["run", "A-no-recheck", "--seed", "1", "--profile", "ci", "--json",
+               "--corpus", str(tmp_path)])
+    assert rc == 1
+    obj = json.loads(capsys.readouterr().out)
+    assert obj["verdict"] == "violated" and obj["rule"] and obj["steps"] >= 1
+    assert obj["examples"] >= 1 and obj["seconds"] >= 0
+    files = collect([tmp_path])
+    assert [str(p) for p in files] == [obj["corpus_file"]]
+    e = load(files[0])
+    assert replay(e, resolve_variant(e, "f")).reproduces
+
+
+def test_run_holds_exit_0_text(capsys, tmp_path):
+    rc = main(["run", "B", "--max-examples", "30", "--profile", "ci", "--corpus", str(tmp_path)])
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert "HOLDS over" in out and "examples" in out and "steps" in out
+
+
+def test_ctrl_c_keeps_what_was_found(monkeypatch, tmp_path, capsys):
+    real = run_cmd.fuzz
+
+    def interrupted(variant, scenario, recorder=None, **kw):
+        real(variant, scenario, recorder=recorder, **dict(kw, shrink=False))
+        assert recorder.best is not None
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(run_cmd, "fuzz", interrupted)
+    rc = main(["run", "A-no-recheck", "--profile", "ci", "--corpus", str(tmp_path)])
+    assert rc == 130
+    out = capsys.readouterr().out
+    assert "interrupted" in out and "VIOLATION" in out
+    assert len(collect([tmp_path])) == 1
+
+
+@pytest.mark.parametrize("argv", [
+    ["run", "A-nope"], ["run", "A", "--max-examples", "0"], ["run", "A", "--steps", "0"],
+    ["run", "A", "--cycles", "0"], ["run", "A", "--seconds", "-1"],
+])
+def test_bad_input_exit_2(argv, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err and "\n" not in err
+
+
+def test_user_variant_file(tmp_path, capsys):
+    f = tmp_path / "mine.py"
+    f.write_text(textwrap.dedent('''
+        from models.protocols import ProtocolA
+
+        class NoRecheck(ProtocolA):
+            name = "my-no-recheck"
+            description = "skips the recheck"
+            expected = "violated"
+
+            def recheck(self, vma, sv):
+                return True
+                yield
+    '''))
+    rc = main(["run", f"{f}:my-no-recheck", "--profile", "ci", "--max-examples", "500",
+               "--json", "--corpus", str(tmp_path / "c")])
+    assert rc == 1
+    path = json.loads(capsys.readouterr().out)["corpus_file"]
+    e = load(path)
+    assert e.variant_file == str(f) and e.variant_name == "my-no-recheck"
+    assert replay(e, resolve_variant(e, path)).reproduces

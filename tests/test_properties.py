@@ -1,0 +1,51 @@
+"""CI property checks: every shipped variant against the fuzzer, derandomized.
+
+The verdict comes from running the fuzzer; ``expected`` (the table of
+protocols.md section 5) is only what it is compared with. The budget is fixed
+and the profile derandomized, so CI sees the same examples on every run.
+"""
+
+from pathlib import Path
+
+import pytest
+
+from fuzz.corpus import collect, load, replay, resolve_variant
+from fuzz.machine import PROFILE_CI, fuzz
+from models.scenario import Scenario
+from models.variants import SHIPPED
+
+# Holding variants: examples each must pass. Violated variants: the budget
+# within which the derandomized fuzzer must catch them.
+HOLDS_EXAMPLES = 150
+CATCH_EXAMPLES = 3000
+
+CORPUS = Path(__file__).resolve().parent.parent / "corpus"
+
+
+@pytest.mark.parametrize("variant", SHIPPED, ids=lambda v: v.name)
+def test_variant_verdict_matches_table(variant):
+    scenario = Scenario.default_for(variant)
+    budget = HOLDS_EXAMPLES if variant.expected == "holds" else CATCH_EXAMPLES
+    result = fuzz(variant, scenario, max_examples=budget, profile=PROFILE_CI, database=None,
+                  shrink=False)
+    assert result.verdict == variant.expected, (
+        f"{variant.name}: fuzzer says {result.verdict} after {result.examples} examples")
+    if result.failure is not None:
+        # a real counterexample: stopped right at a lookup the oracle rejects
+        assert result.failure.steps == result.failure.execution.steps
+        assert result.failure.violation.rule
+
+
+@pytest.mark.parametrize("path", collect([CORPUS]), ids=lambda p: str(p.relative_to(CORPUS)))
+def test_corpus_file_replays_to_its_violation(path):
+    entry = load(path)
+    r = replay(entry, resolve_variant(entry, str(path)))
+    assert r.reproduces, r.reason
+    assert r.violation.rule == entry.expected.rule
+    assert r.execution.steps == entry.expected.steps
+
+
+def test_every_violated_variant_has_a_corpus_file():
+    have = {load(p).variant_name for p in collect([CORPUS])}
+    missing = [v.name for v in SHIPPED if v.expected == "violated" and v.name not in have]
+    assert not missing

@@ -1,0 +1,68 @@
+"""``vmafuzz replay``: reports, exit statuses, corrupt files among good ones."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from fuzz.cli import main
+from fuzz.corpus import entry_from_explorer, save
+from models.scenario import Scenario
+from models.variants import BY_NAME
+
+
+@pytest.fixture(scope="module")
+def good(tmp_path_factory):
+    root = tmp_path_factory.mktemp("corpus")
+    for name in ("A-no-recheck", "B-read-locked-change"):
+        v = BY_NAME[name]
+        save(entry_from_explorer(v, Scenario.default_for(v)), root, v.protocol)
+    return root
+
+
+def test_replay_all_reproduce(good, capsys):
+    assert main(["replay", str(good)]) == 0
+    out = capsys.readouterr().out
+    assert out.count("REPRODUCES:") == 2 and "VIOLATION:" in out and "step" in out
+
+
+def test_replay_json(good, capsys):
+    assert main(["replay", "--json", str(good)]) == 0
+    objs = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert {o["status"] for o in objs} == {"reproduces"}
+    assert all(o["rule"] == o["expected"]["rule"] for o in objs)
+
+
+def test_corrupt_files_are_reported_and_the_rest_replay(good, tmp_path, capsys):
+    root = tmp_path / "c"
+    shutil.copytree(good, root)
+    one = sorted(root.rglob("*.json"))[0]
+    text = one.read_text()
+    (root / "truncated.json").write_text(text[: len(text) // 3])
+    doc = json.loads(text)
+    (root / "version.json").write_text(json.dumps(dict(doc, version=99)))
+    doc["variant"] = {"name": "A-nonexistent"}
+    (root / "unknown.json").write_text(json.dumps(doc))
+    assert main(["replay", str(root)]) == 2
+    cap = capsys.readouterr()
+    errors = cap.err.strip().splitlines()
+    assert len(errors) == 3
+    assert any("truncated.json: line" in e and "invalid JSON" in e for e in errors)
+    assert any("version.json: format version 99" in e for e in errors)
+    assert any("unknown.json: unknown variant 'A-nonexistent'" in e for e in errors)
+    assert cap.out.count("REPRODUCES:") == 2
+
+
+def test_a_trace_that_no_longer_reproduces_exits_1(good, tmp_path, capsys):
+    src = sorted(good.rglob("*.json"))[0]
+    doc = json.loads(src.read_text())
+    doc["expected"]["rule"] = "use after free" if doc["expected"]["rule"] != "use after free" \
+        else "torn version"
+    (tmp_path / "f.json").write_text(json.dumps(doc))
+    assert main(["replay", str(tmp_path / "f.json")]) == 1
+    assert "NO LONGER REPRODUCES" in capsys.readouterr().out
+
+
+def test_no_files_is_a_usage_error(tmp_path, capsys):
+    assert main(["replay", str(tmp_path)]) == 2
