@@ -106,3 +106,13 @@ def test_user_variant_file(tmp_path, capsys):
     e = load(path)
     assert e.variant_file == str(f) and e.variant_name == "my-no-recheck"
     assert replay(e, resolve_variant(e, path)).reproduces
+
+
+def test_campaign_table_and_exit_status(tmp_path, capsys):
+    rc = main(["campaign", "A-no-recheck", "B", "--profile", "ci", "--max-examples", "60",
+               "--corpus", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    assert "A-no-recheck" in out and "violated" in out and "all as expected" in out
+    assert len(collect([tmp_path])) == 1
+    assert main(["campaign", "no-such-variant"]) == 2
