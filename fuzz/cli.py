@@ -11,6 +11,8 @@ import importlib
 import importlib.util
 import sys
 
+from models.engine import ModelError
+
 # subcommand -> module providing ``add_arguments(parser)`` and ``run(args) -> int``
 SUBCOMMANDS = {
     "litmus": ("fuzz.litmus_cmd", "explore LKMM C litmus tests exhaustively (herd7-style output)"),
@@ -55,6 +57,9 @@ def main(argv: list[str] | None = None) -> int:
         return args._run(args)
     except UsageError as exc:
         sys.stderr.write(f"vmafuzz: {exc}\n")
+        return 2
+    except ModelError as exc:   # a protocol that cannot run: a bug in the model, not a finding
+        sys.stderr.write(f"vmafuzz: the model cannot run: {exc}\n")
         return 2
     except KeyboardInterrupt:
         sys.stderr.write("vmafuzz: interrupted\n")

@@ -4,7 +4,7 @@ The oracle keeps ghost state the kernel does not have and never reads the
 protocol's own counters to decide:
 
 * committed versions: V_0 is the initial state; each writer cycle's ``commit``
-  ghost step (taken as mmap_write_unlock begins) makes V_k = V_{k-1} plus what
+  ghost step (taken when mmap_write_unlock returns) makes V_k = V_{k-1} plus what
   that cycle changed;
 * file incarnations: every f_inode store says which incarnation it starts;
 * provenance: every value a reader consumed is a load event whose rf edge names

@@ -336,6 +336,8 @@ class Execution:
                 if ok:
                     opts.append(Option("rf", src=w, write=writes))
             return opts
+        if isinstance(op, Ghost):
+            return [Option("none")]
         raise ModelError(f"thread {t.spec.name}: unknown operation {op!r}")
 
     def _check_access(self, t: Thread, op, loc: Loc) -> None:
@@ -455,6 +457,9 @@ class Execution:
                 result = (1 if opt.write else 0, frozenset({rid}))
             else:
                 result = None
+        elif isinstance(op, Ghost):
+            self.ghosts.append((t.tid, op.payload, len(self.events)))
+            result = None
         else:
             raise ModelError(f"cannot apply {op!r}")
         self._advance(t, result)
@@ -487,12 +492,12 @@ class Execution:
                 t.received.append((None, frozenset()))
                 send = None
                 continue
-            if isinstance(op, Ghost):
+            if isinstance(op, Ghost) and not op.step:
                 self.ghosts.append((t.tid, op.payload, len(self.events)))
                 t.received.append((None, frozenset()))
                 send = None
                 continue
-            if not isinstance(op, (Load, Store, Rmw, LockRead)):
+            if not isinstance(op, (Load, Store, Rmw, LockRead, Ghost)):
                 raise ModelError(f"thread {t.spec.name} yielded {op!r}, which is not a kernel primitive")
             t.pending = op
             return
@@ -543,7 +548,11 @@ class Execution:
         reads = tuple(tuple(ident[self.rf[e]] if e in self.rf else None for e in t.events)
                       for t in self.threads)
         co = tuple(sorted((loc.name, tuple(ident[e] for e in order)) for loc, order in self.co.items()))
-        ghosts = tuple((tid, ident.get(at - 1) if at else None) for tid, _, at in self.ghosts)
+        # Ghost steps matter in their order (a commit before or after a lookup), and
+        # each at its place in its own thread; where other threads' events fell
+        # around them does not change what the oracle can conclude.
+        ghosts = tuple((tid, sum(1 for e in self.threads[tid].events if e < at))
+                       for tid, _, at in self.ghosts)
         return reads, co, ghosts
 
     def final_value(self, loc: Loc) -> Any:

@@ -17,7 +17,7 @@ import attrs
 
 from .events import Loc, Obj, raw
 from .engine import ModelError
-from .ops import WRITE_ONCE, atomic_dec_return, ghost, rcu_dereference, synchronize_rcu
+from .ops import WRITE_ONCE, atomic_dec_return, ghost_step, rcu_dereference, synchronize_rcu
 
 PAGE_SIZE = 0x1000
 LOOKUP_BASE = 0x10000        # VMA i initially spans [base + i*16 pages, +8 pages)
@@ -203,5 +203,8 @@ class Cycle:
         self.delta.setdefault(vma.name, {}).update(fields)
 
     def commit(self):
-        """The ghost step that makes this cycle's version committed (section 6, rule 2)."""
-        return ghost("commit", self.writer, self.cycle, self.delta)
+        """The ghost step that makes this cycle's version committed (section 6, rule 2),
+        taken as mmap_write_unlock() begins. It is a step of its own, so a reader can
+        run between the cycle's last store and it: values read there are a cycle in
+        progress, never intact, even when consistent."""
+        return ghost_step("commit", self.writer, self.cycle, self.delta)

@@ -82,9 +82,14 @@ class Fence:
 
 @attrs.frozen(slots=True)
 class Ghost:
-    """Bookkeeping for the oracle: no memory effect, never seen by memory.py."""
+    """Bookkeeping for the oracle: no memory effect, never seen by memory.py.
+
+    ``step=False``: recorded at once, with the thread's previous operation.
+    ``step=True``: a step of its own in the interleaving (other threads can run
+    before it), used where the moment matters, e.g. a writer cycle's commit."""
 
     payload: Any
+    step: bool = False
 
 
 # ---- marked and plain accesses ----
@@ -320,6 +325,10 @@ def up_read(sem) -> Store:
 
 def ghost(*payload) -> Ghost:
     return Ghost(payload)
+
+
+def ghost_step(*payload) -> Ghost:
+    return Ghost(payload, step=True)
 
 
 ALL_PRIMITIVES = {
