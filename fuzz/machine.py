@@ -44,6 +44,7 @@ from hypothesis.stateful import (RuleBasedStateMachine, invariant, precondition,
 from models.engine import Decision, Execution
 from models.scenario import Scenario, World, build
 
+from .minimize import minimize
 from .oracle import Oracle, Violation
 
 # The default longest burst: long enough for a writer to run a whole cycle
@@ -339,9 +340,21 @@ def fuzz(variant: type, scenario: Scenario, *, max_examples: int = 2000,
         rec.deadline = None
         elapsed = time.perf_counter() - rec.started
     best = rec.best
+    if best is not None and shrink:
+        best = _minimized(world, best)
+        rec.best = best
     return FuzzResult(variant.name, scenario, "violated" if best else "holds", best,
                       rec.examples, rec.first_example, elapsed, rec.first_seconds, rec.steps,
                       interrupted, spent)
+
+
+def _minimized(world: World, best: Failure) -> Failure:
+    """Hypothesis's shrinking, then the model-aware pass of fuzz/minimize.py."""
+    v, ex = minimize(world, best.violation, best.execution)
+    if ex.steps >= best.steps:
+        return best
+    stale = sum(1 for d in ex.path if d.kind != "thread" and d.index)
+    return Failure(v, ex, ex.steps, stale)
 
 
 def result_from_recorder(variant: type, scenario: Scenario, rec: Recorder) -> FuzzResult:

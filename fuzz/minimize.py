@@ -1,0 +1,212 @@
+"""A final, model-aware shrinking pass for a failing run.
+
+Hypothesis shrinks the draws of a run; it often stops a writer step or two above
+the minimum, because dropping a writer store would need a reader's choice to
+change at the same moment. This pass works on the execution graph instead:
+
+1. **Lazy schedule.** Keep every load's source store and every store's place in
+   coherence order, but run the violating reader first and any other thread only
+   as far as a load it is about to make needs (the store it read must exist).
+   The new run's graph is a part of the old one that is closed under program
+   order and reads-from, so the memory model allows every choice again; its
+   length is the reader's steps plus the steps that produce what it read.
+2. **Older sources.** For each load, try each older store of its location (which
+   needs fewer writer steps); keep the change when the run still violates the
+   invariant and is shorter.
+
+The result is an ordinary engine run: its decision path replays with
+``ReplayChooser`` like any other. The pass never claims a violation the oracle
+did not find in the new run.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from models.engine import Decision, Execution, ModelError
+from models.events import as_locref
+from models.ops import Rmw
+
+from .oracle import Oracle, Violation
+
+Ident = tuple   # (tid, index in the thread's events) or ("init", location name)
+
+
+def _ident(ex: Execution, eid: int) -> Ident:
+    ev = ex.events[eid]
+    if ev.is_init:
+        return ("init", ev.loc.name)
+    return (ev.tid, ex.threads[ev.tid].events.index(eid))
+
+
+class _Plan:
+    """What the original run did, by thread-local identities."""
+
+    def __init__(self, ex: Execution):
+        self.source: dict[Ident, Ident] = {}        # read -> store it read
+        self.co_before: dict[Ident, set] = {}       # store -> stores co-before it
+        for r, w in ex.rf.items():
+            if ex.events[r].tid >= 0:
+                self.source[_ident(ex, r)] = _ident(ex, w)
+        for order in ex.co.values():
+            ids = [_ident(ex, w) for w in order]
+            for i, w in enumerate(ids):
+                self.co_before[w] = set(ids[:i])
+
+
+class _Stuck(Exception):
+    pass
+
+
+def _replay_lazily(world, plan: _Plan, reader: int, lookup: int, oracle: Oracle,
+                   budget: int) -> tuple[Violation, Execution] | None:
+    ex = Execution(world.threads)
+
+    def event_count(tid: int) -> int:
+        return len(ex.threads[tid].events)
+
+    def exists(ident: Ident) -> bool:
+        if ident[0] == "init":
+            return True
+        tid, k = ident
+        return event_count(tid) > k
+
+    def step(tid: int, depth: int) -> None:
+        if ex.steps >= budget or depth > 64:
+            raise _Stuck
+        t = ex.threads[tid]
+        if t.done:
+            raise _Stuck
+        k = event_count(tid)
+        # The load this operation makes is one of the thread's next events: make
+        # sure the store it read exists first, by running that store's thread.
+        for j in _read_slots(t.pending, k):
+            src = plan.source.get((tid, j))
+            if src is not None and src[0] != "init":
+                while not exists(src):
+                    step(src[0], depth + 1)
+        opts = ex.options(tid)
+        if not opts:
+            raise _Stuck
+        choice = _pick(ex, tid, k, opts, plan)
+        ready = ex.runnable()
+        if len(ready) > 1:
+            ex.path.append(Decision("thread", -1, len(ready), ready.index(tid)))
+        if len(opts) > 1:
+            ex.path.append(Decision(opts[0].kind, tid, len(opts), choice))
+        ex.apply(tid, opts[choice])
+
+    try:
+        seen = 0
+        while True:
+            step(reader, 0)
+            new = ex.ghosts[seen:]
+            seen = len(ex.ghosts)
+            if any(g[1][0] == "lookup" for g in new):
+                v = oracle.check(ex)
+                if v is not None:
+                    return v, ex
+                if any(g[1][0] == "lookup" and g[0] == reader and g[1][2] >= lookup for g in new):
+                    return None
+    except (_Stuck, ModelError):
+        return None
+
+
+def _pick(ex: Execution, tid: int, k: int, opts, plan: _Plan) -> int:
+    """The option that keeps the original source (loads) or coherence place (stores)."""
+    if len(opts) == 1:
+        return 0
+    first = opts[0]
+    if first.kind == "rf":
+        for j in _read_slots(ex.threads[tid].pending, k):
+            want = plan.source.get((tid, j))
+            if want is None:
+                continue
+            for i, o in enumerate(opts):
+                if _ident(ex, o.src) == want:
+                    return i
+            # The load goes elsewhere now (an earlier change gave it another
+            # pointer): read the newest store, as a sequentially consistent run would.
+            return 0
+        return 0
+    if first.kind == "co":
+        me = (tid, k)
+        before = plan.co_before.get(me)
+        if before is None:
+            return 0
+        # position = how many stores now present come co-before this one
+        present = ex.co[_loc_of(ex, tid)]
+        pos = sum(1 for w in present if _ident(ex, w) in before)
+        for i, o in enumerate(opts):
+            if o.pos == pos:
+                return i
+        raise _Stuck
+    return 0
+
+
+def _loc_of(ex: Execution, tid: int):
+    return as_locref(ex.threads[tid].pending.target).loc
+
+
+def _read_slots(op, k: int) -> range:
+    """Thread-local indices where the operation's read may fall: a fully ordered
+    RMW starts with its smp_mb() fence event."""
+    return range(k, k + 2) if isinstance(op, Rmw) else range(k, k + 1)
+
+
+def minimize(world, violation: Violation, ex: Execution, max_tries: int = 3000
+             ) -> tuple[Violation, Execution]:
+    """The shortest violating run this pass finds, or the given one."""
+    oracle = Oracle(world)
+    best_v, best_ex = violation, ex
+    reader, lookup = violation.reader, violation.lookup
+    got = _replay_lazily(world, _Plan(ex), reader, lookup, oracle, budget=ex.steps)
+    if got is not None and got[1].steps <= best_ex.steps:
+        best_v, best_ex = got
+    tries = 0
+    while tries < max_tries:
+        plan = _Plan(best_ex)
+        # Changes of one load's source, then of two at once (a shorter run often
+        # needs one load to read a newer store while another reads an older one).
+        singles = [(read, other) for read in sorted(plan.source)
+                   for other in _other_stores(best_ex, plan.source[read])]
+        found = None
+        for changes in _one_then_two(singles):
+            tries += 1
+            if tries > max_tries:
+                break
+            trial = _Plan.__new__(_Plan)
+            trial.source = dict(plan.source)
+            trial.source.update(changes)
+            trial.co_before = plan.co_before
+            got = _replay_lazily(world, trial, reader, lookup, oracle, budget=best_ex.steps - 1)
+            if got is not None and got[1].steps < best_ex.steps:
+                found = got
+                break
+        if found is None:
+            break
+        best_v, best_ex = found
+    return best_v, best_ex
+
+
+def _one_then_two(singles):
+    for a in singles:
+        yield (a,)
+    for i, a in enumerate(singles):
+        for b in singles[i + 1:]:
+            if a[0] != b[0]:
+                yield (a, b)
+
+
+def _other_stores(ex: Execution, src: Ident) -> list[Ident]:
+    """Every other store of the location, those needing the fewest steps first."""
+    if src[0] == "init":
+        eid = next(e for loc, e in ex.init_of.items() if loc.name == src[1])
+    else:
+        eid = ex.threads[src[0]].events[src[1]]
+    order = ex.co[ex.events[eid].loc]
+    others = [w for w in order if w != eid]
+    return [_ident(ex, w) for w in sorted(others, key=lambda w: (not ex.events[w].is_init, w))]
+
+
+__all__: list[Any] = ["minimize"]
