@@ -55,23 +55,25 @@ def explore(root: Execution, stats: ExploreStats | None = None,
                 else:
                     stats.blocked += 1
                 continue
-            for k, tid in enumerate(ready):
-                opts = ex.options(tid)
-                for i, opt in enumerate(opts):
-                    child = ex.fork()
-                    if len(ready) > 1:
-                        child.path.append(Decision("thread", -1, len(ready), k))
-                    if len(opts) > 1:
-                        child.path.append(Decision(opt.kind, tid, len(opts), i))
-                    child.apply(tid, opt)
-                    key = child.key()
-                    if key in seen:
-                        continue
-                    seen.add(key)
-                    stats.states += 1
-                    if max_states is not None and stats.states > max_states:
-                        stats.truncated = True
-                        return
-                    stack.append(child)
+            moves = [(k, tid, len(opts), i, opt) for k, tid in enumerate(ready)
+                     for opts in (ex.options(tid),) for i, opt in enumerate(opts)]
+            last = len(moves) - 1
+            for m, (k, tid, n_opts, i, opt) in enumerate(moves):
+                # The last successor takes the parent itself: one replay fewer per state.
+                child = ex.fork() if m < last else ex
+                if len(ready) > 1:
+                    child.path.append(Decision("thread", -1, len(ready), k))
+                if n_opts > 1:
+                    child.path.append(Decision(opt.kind, tid, n_opts, i))
+                child.apply(tid, opt)
+                key = child.key()
+                if key in seen:
+                    continue
+                seen.add(key)
+                stats.states += 1
+                if max_states is not None and stats.states > max_states:
+                    stats.truncated = True
+                    return
+                stack.append(child)
     finally:
         stats.seconds = time.perf_counter() - t0

@@ -21,8 +21,6 @@ from __future__ import annotations
 
 from typing import Sequence
 
-import attrs
-
 from .events import ACQUIRE, LKR, LKW, NORETURN, PLAIN, RELEASE, UL, Event
 
 
@@ -482,14 +480,15 @@ def check_extension(g: Graph, new: list[int]) -> str | None:
     for e in bits(keep):
         index[e] = len(index)
     sub_events = []
+    empty = frozenset()
     for e, i in index.items():
         x = ev[e]
-        sub_events.append(attrs.evolve(
-            x, eid=i,
-            addr=frozenset(index[d] for d in x.addr if d in index),
-            data=frozenset(index[d] for d in x.data if d in index),
-            ctrl=frozenset(index[d] for d in x.ctrl if d in index),
-            rmw=index.get(x.rmw) if x.rmw is not None else None))
+        sub_events.append(Event(
+            i, x.tid, x.kind, x.loc, x.value, x.tags,
+            frozenset(index[d] for d in x.addr if d in index) if x.addr else empty,
+            frozenset(index[d] for d in x.data if d in index) if x.data else empty,
+            frozenset(index[d] for d in x.ctrl if d in index) if x.ctrl else empty,
+            index.get(x.rmw) if x.rmw is not None else None))
     sub_rf = {index[r]: index[w] for r, w in g.rf.items() if r in index and w in index}
     sub_co = {}
     for loc, ws in g.co.items():

@@ -1,0 +1,63 @@
+"""Exhaustive-check benchmark: every shipped variant at its default scenario.
+
+Prints per variant: verdict (and whether it is the table's), rule, shortest trace,
+executions, distinct states, seconds; then the total. Targets (issue 3): every
+default scenario under 30 s, all together under 5 minutes.
+
+    python bench/explore.py [VARIANT...] [--also-holding-bigger]
+
+``--also-holding-bigger`` also checks each holding variant with 1 reader x 1
+lookup against 2 writer cycles, and against 1 cycle with 2 VMAs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from fuzz.exhaustive import check_variant  # noqa: E402
+from models.scenario import Scenario  # noqa: E402
+from models.variants import SHIPPED  # noqa: E402
+
+
+def row(v, scenario) -> float:
+    t = time.perf_counter()
+    r = check_variant(v, scenario)
+    dt = time.perf_counter() - t
+    mark = "" if r.verdict == v.expected else "   <-- differs from the table"
+    print(f"{v.name:<22} {scenario.describe():<48} {r.verdict:<9} "
+          f"{(r.violation.rule if r.violation else '-'):<27} "
+          f"{(r.shortest_steps if r.shortest_steps is not None else '-'):>5} "
+          f"{r.stats.executions:>7} {r.stats.states:>8} {dt:>8.2f}{mark}", flush=True)
+    return dt
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("variants", nargs="*")
+    ap.add_argument("--also-holding-bigger", action="store_true")
+    args = ap.parse_args(argv)
+    chosen = [v for v in SHIPPED if not args.variants or v.name in args.variants]
+    print(f"{'variant':<22} {'scenario':<48} {'verdict':<9} {'rule':<27} {'steps':>5} "
+          f"{'execs':>7} {'states':>8} {'seconds':>8}")
+    total = 0.0
+    slowest = 0.0
+    for v in chosen:
+        dt = row(v, Scenario.default_for(v))
+        total += dt
+        slowest = max(slowest, dt)
+    print(f"total {total:.1f} s, slowest {slowest:.1f} s")
+    if args.also_holding_bigger:
+        for v in chosen:
+            if v.expected == "holds":
+                row(v, Scenario.default_for(v, cycles=2))
+                row(v, Scenario.default_for(v, vmas=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
