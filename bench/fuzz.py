@@ -58,7 +58,8 @@ def main(argv=None) -> int:
                 ex_first.append(r.examples_to_first)
                 s_first.append(r.seconds_to_first)
                 lengths.append(r.failure.steps)
-        med = (lambda xs, f="{:.0f}": f.format(statistics.median(xs)) if xs else "-")
+        def med(xs, f="{:.0f}"):
+            return f.format(statistics.median(xs)) if xs else "-"
         same = sum(1 for n in lengths if shortest is not None and n <= shortest)
         print(f"{v.name:<22} {found:>3}/{args.seeds:<2} {med(ex_first):>7} "
               f"{med(s_first, '{:.2f}'):>7} {med(lengths):>7} {same:>3}/{args.seeds:<2} "

@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterable, Protocol, Sequence
 import attrs
 
 from . import memory
-from .events import (ACQUIRE, LF, LKR, LKW, NORETURN, ONCE, RELEASE, RL, RU, UL,
+from .events import (ACQUIRE, LF, NORETURN, ONCE, RELEASE, RL, RU, UL,
                      DepContext, Event, Loc, LocRef, Val, as_locref, deps_of, raw)
 from .ops import Fence, Ghost, Load, LockRead, Rmw, Store
 
@@ -273,15 +273,8 @@ class Execution:
 
     def _compute_options(self, t: Thread) -> list[Option]:
         op = t.pending
-        eid = len(self.events)
         if isinstance(op, Load) or isinstance(op, LockRead):
-            ref = as_locref(op.target)
-            loc = ref.loc
-            self._check_access(t, op, loc)
-            self._init_event(loc)
-            eid = len(self.events)
-            order = self.co[loc]
-            floor = self._observed_floor(t, loc)
+            ref, loc, eid, order, floor = self._prepare(t, op)
             opts = []
             for w in reversed(order[floor:]):
                 ev = self._read_event(t, op, ref, eid, self.events[w].value)
@@ -289,13 +282,7 @@ class Execution:
                     opts.append(Option("rf", src=w))
             return opts
         if isinstance(op, Store):
-            ref = as_locref(op.target)
-            loc = ref.loc
-            self._check_access(t, op, loc)
-            self._init_event(loc)
-            eid = len(self.events)
-            order = self.co[loc]
-            floor = self._observed_floor(t, loc)
+            ref, loc, eid, order, floor = self._prepare(t, op)
             ev = self._write_event(t, op.tag, ref, eid, op.value, op.label, op.ghost, deps_of(op.value),
                                    extra=(UL,) if op.unlock else ())
             opts = []
@@ -307,13 +294,7 @@ class Execution:
                     opts.append(Option("co", pos=pos))
             return opts
         if isinstance(op, Rmw):
-            ref = as_locref(op.target)
-            loc = ref.loc
-            self._check_access(t, op, loc)
-            self._init_event(loc)
-            eid = len(self.events)
-            order = self.co[loc]
-            floor = self._observed_floor(t, loc)
+            ref, loc, eid, order, floor = self._prepare(t, op)
             taken = {self.rf[self.events[w].rmw] for w in order if self.events[w].rmw is not None}
             opts = []
             for pos in range(len(order) - 1, floor - 1, -1):
@@ -339,6 +320,15 @@ class Execution:
         if isinstance(op, Ghost):
             return [Option("none")]
         raise ModelError(f"thread {t.spec.name}: unknown operation {op!r}")
+
+    def _prepare(self, t: Thread, op) -> tuple:
+        """The location an access touches (with its address dependency), the eid its
+        first event will get, the location's coherence order and this thread's floor."""
+        ref = as_locref(op.target)
+        loc = ref.loc
+        self._check_access(t, op, loc)
+        self._init_event(loc)
+        return ref, loc, len(self.events), self.co[loc], self._observed_floor(t, loc)
 
     def _check_access(self, t: Thread, op, loc: Loc) -> None:
         is_lock_op = isinstance(op, LockRead) or (isinstance(op, Rmw) and op.lock_kinds) or (

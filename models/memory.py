@@ -295,8 +295,8 @@ def check(g: Graph) -> str | None:
         for e in ev:
             if UL in e.tags:
                 after = 0
-                for l in bits((rf[e.eid] | po[e.eid]) & LKRs):
-                    after |= po[l]
+                for lk in bits((rf[e.eid] | po[e.eid]) & LKRs):
+                    after |= po[lk]
                 if after:
                     for a in bits(pre[e.eid]):
                         po_unlock_lock_po[a] |= after
@@ -312,22 +312,21 @@ def check(g: Graph) -> str | None:
             tgt = ((1 << e) | po[e]) & M
             for a in bits(pre[f] & M):
                 mb[a] |= tgt
-    for f in bits(fence_of.get("after-atomic", 0)):
-        last = pre[f] & RMW
-        if last:
-            e = last.bit_length() - 1
-            tgt = po[f] & M
-            for a in bits(((1 << e) | pre[e]) & M):
-                mb[a] |= tgt
+    def full_fence_after(kind: str, kinds_before: int) -> None:
+        """[M] ; po? ; [X] ; fencerel(kind) ; [M]: the last X event before the fence,
+        and everything before it, against everything after the fence."""
+        for f in bits(fence_of.get(kind, 0)):
+            last = pre[f] & kinds_before
+            if last:
+                e = last.bit_length() - 1
+                tgt = po[f] & M
+                for a in bits(((1 << e) | pre[e]) & M):
+                    mb[a] |= tgt
+
+    full_fence_after("after-atomic", RMW)
     # smp_mb__after_spinlock: the lock acquisition and everything before it, against
     # everything after (Z6.0+pooncelock+poonceLock+pombonce, MP+polockmbonce+poacquiresilsil).
-    for f in bits(fence_of.get("after-spinlock", 0)):
-        last = pre[f] & LKWs
-        if last:
-            e = last.bit_length() - 1
-            tgt = po[f] & M
-            for a in bits(((1 << e) | pre[e]) & M):
-                mb[a] |= tgt
+    full_fence_after("after-spinlock", LKWs)
     # smp_mb__after_unlock_lock: an unlock followed (in co or po) by this lock.
     for f in bits(fence_of.get("after-unlock-lock", 0)):
         tgt = po[f] & M

@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 import attrs
 
-from .events import ACQUIRE, LF, LKR, LKW, ONCE, PLAIN, RELEASE, RL, RU, UL, as_locref
+from .events import ACQUIRE, LKR, LKW, ONCE, PLAIN, RELEASE
 
 
 @attrs.frozen(slots=True)
@@ -278,23 +278,23 @@ atomic_cmpxchg, atomic_cmpxchg_relaxed, atomic_cmpxchg_acquire, atomic_cmpxchg_r
 # (LKR, an acquire) must see 0 and whose write (LKW) stores 1; spin_unlock is a
 # release store (UL) of 0.
 
-def spin_lock(l) -> Rmw:
-    return Rmw(l, lambda old: 1, "acquire", "spin_lock", returns=None,
+def spin_lock(lock) -> Rmw:
+    return Rmw(lock, lambda old: 1, "acquire", "spin_lock", returns=None,
                wait=lambda old: old == 0, lock_kinds=(LKR, LKW))
 
 
-def spin_unlock(l) -> Store:
-    return Store(l, 0, RELEASE, "spin_unlock", unlock=True)
+def spin_unlock(lock) -> Store:
+    return Store(lock, 0, RELEASE, "spin_unlock", unlock=True)
 
 
-def spin_trylock(l) -> "Rmw":
+def spin_trylock(lock) -> "Rmw":
     """Succeeds (returns 1) like spin_lock, or fails (returns 0) reading a held lock (LF)."""
-    return Rmw(l, lambda old: 1, "acquire", "spin_trylock", returns="trylock",
+    return Rmw(lock, lambda old: 1, "acquire", "spin_trylock", returns="trylock",
                expect=CmpVal(0), lock_kinds=(LKR, LKW))
 
 
-def spin_is_locked(l) -> LockRead:
-    return LockRead(l, "spin_is_locked")
+def spin_is_locked(lock) -> LockRead:
+    return LockRead(lock, "spin_is_locked")
 
 
 # ---- rwsem ----

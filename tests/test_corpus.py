@@ -1,7 +1,6 @@
 """The corpus format: strict loading, atomic content-named files, replay."""
 
 import json
-from pathlib import Path
 
 import pytest
 

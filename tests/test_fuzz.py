@@ -8,7 +8,7 @@ import pytest
 import fuzz.run_cmd as run_cmd
 from fuzz.cli import main
 from fuzz.corpus import collect, load, replay, resolve_variant
-from fuzz.machine import PROFILE_CI, Recorder, fuzz
+from fuzz.machine import PROFILE_CI, fuzz
 from models.scenario import Scenario
 from models.variants import BY_NAME
 
