@@ -101,6 +101,15 @@ class Protocol:
     def fput(self, cyc: Cycle, f):
         yield from self.k.fput(cyc, f, self.slab)
 
+    # ---- the reader ----
+    def lookup(self, i: int):
+        """One uprobe lookup of VMA ``i``'s address: under rcu_read_lock() only.
+        Returns None (bail out to the mmap_lock slow path) or what succeeded."""
+        yield rcu_read_lock()
+        result = yield from self.speculative_lookup(i)
+        yield rcu_read_unlock()
+        return result
+
     # ---- the success of a lookup: what the oracle is shown ----
     @staticmethod
     def success(vma, f, inode, pgoff, start):
@@ -151,26 +160,19 @@ class ProtocolA(Protocol):
         yield smp_store_release(self.mm.mm_lock_seq, nv, ghost=g)
         yield up_write(self.mm.mmap_lock)
 
-    def lookup(self, i: int):
-        yield rcu_read_lock()
+    def speculative_lookup(self, i: int):
         vma = yield from self.k.find_vma(i)
         if raw(vma) is None:
-            yield rcu_read_unlock()
             return None
         sv, sm = yield from self.read_seqs(vma)
         if sv == sm:
-            yield rcu_read_unlock()                       # VMA write-locked now
-            return None
+            return None                                   # VMA write-locked now
         got = yield from self.read_vma_fields(vma)
         if got is None:
-            yield rcu_read_unlock()
             return None
-        f, inode, pgoff, start = got
         if not (yield from self.recheck(vma, sv)):
-            yield rcu_read_unlock()
             return None
-        yield rcu_read_unlock()
-        return self.success(vma, f, inode, pgoff, start)
+        return self.success(vma, *got)
 
     def read_seqs(self, vma):
         # Read first: pairs with smp_wmb() in vma_start_write().
@@ -223,26 +225,19 @@ class ProtocolB(Protocol):
         nv, g = cyc.counter(cyc.seq, 1)                  # even again
         yield WRITE_ONCE(self.mm.mm_lock_seq, nv, ghost=g)
 
-    def lookup(self, i: int):
-        yield rcu_read_lock()
+    def speculative_lookup(self, i: int):
         s = yield from self.try_begin()
         if s is None:
-            yield rcu_read_unlock()
             return None
         vma = yield from self.k.find_vma(i)
         if raw(vma) is None:
-            yield rcu_read_unlock()
             return None
         got = yield from self.read_vma_fields(vma)
         if got is None:
-            yield rcu_read_unlock()
             return None
-        f, inode, pgoff, start = got
         if not (yield from self.retry_ok(s)):
-            yield rcu_read_unlock()
             return None
-        yield rcu_read_unlock()
-        return self.success(vma, f, inode, pgoff, start)
+        return self.success(vma, *got)
 
     def try_begin(self):
         """mmap_lock_speculate_try_begin(): None when a writer holds the lock."""

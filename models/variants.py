@@ -172,24 +172,19 @@ class B_early_file_read(ProtocolB):
     description = "read the vma and its vm_file before try_begin"
     expected = "violated"
 
-    def lookup(self, i: int):
-        yield rcu_read_lock()
+    def speculative_lookup(self, i: int):
         vma = yield from self.k.find_vma(i)
         if raw(vma) is None:
-            yield rcu_read_unlock()
             return None
         f = yield READ_ONCE(vma.vm_file)
         s = yield from self.try_begin()
         if s is None or raw(f) is None:
-            yield rcu_read_unlock()
             return None
         inode = yield READ_ONCE(f.f_inode)
         pgoff = yield READ_ONCE(vma.vm_pgoff)
         start = yield READ_ONCE(vma.vm_start)
         if not (yield from self.retry_ok(s)):
-            yield rcu_read_unlock()
             return None
-        yield rcu_read_unlock()
         return self.success(vma, f, inode, pgoff, start)
 
 
