@@ -46,21 +46,38 @@ class Trace:
         names = [t.spec.name for t in ex.threads]
         width = max(len(n) for n in names) + 2
         out = [f"{'step':>5}  {'thread':<{width}}operation"]
-        last_step = -1
-        for eid in ex.order:
-            if eid >= self.upto:
+        starts = ex.step_starts
+        ghosts_at: dict[tuple, list] = {}
+        for tid, payload, at in ex.ghosts:
+            ghosts_at.setdefault((tid, at), []).append(payload)
+
+        def events(lo: int, hi: int) -> None:
+            for eid in range(lo, min(hi, self.upto)):
+                ev = ex.events[eid]
+                if ev.is_init:
+                    continue
+                text = self._op_text(ev)
+                if text is not None:
+                    out.append(f"{'':>5}  {names[ev.tid]:<{width}}{text}")
+
+        events(0, starts[0] if starts else len(ex.events))     # fences before any step
+        for s, lo in enumerate(starts):
+            if lo > self.upto or (lo == self.upto and s and starts[s - 1] == lo):
                 break
-            ev = ex.events[eid]
-            if ev.is_init:
-                continue
-            step = self.step_of(eid)
-            text = self._op_text(ev)
-            if text is None:
-                continue
-            num = f"#{step}" if step != last_step and not (ev.kind == "F" and not _in_rmw(ev)) else ""
-            if ev.kind != "F" or _in_rmw(ev):
-                last_step = step
-            out.append(f"{num:>5}  {names[ev.tid]:<{width}}{text}")
+            tid = ex.step_tids[s]
+            hi = starts[s + 1] if s + 1 < len(starts) else len(ex.events)
+            first = len(out)
+            if lo == hi or all(ex.events[e].is_init for e in range(lo, hi)):
+                for payload in ghosts_at.get((tid, lo), []):
+                    if payload[0] == "commit":
+                        out.append(f"{'':>5}  {names[tid]:<{width}}-- commit: cycle {payload[2]} "
+                                   f"done, mmap_write_unlock() begins")
+            events(lo, hi)
+            if len(out) > first:
+                out[first] = f"{'#' + str(s + 1):>5}" + out[first][5:]
+            for gtid, payload, at in ex.ghosts:
+                if payload[0] == "lookup" and gtid == tid and lo < at <= min(hi, self.upto):
+                    out.append(f"{'':>5}  {names[tid]:<{width}}-- lookup {payload[2]}: {payload[3]}")
         return out
 
     def _op_text(self, ev: Event) -> str | None:

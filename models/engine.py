@@ -127,6 +127,7 @@ class Execution:
         self.path: list[Decision] = []
         self.steps = 0                            # operations applied (the length of a trace)
         self.step_starts: list[int] = []          # first eid of each applied operation
+        self.step_tids: list[int] = []            # the thread of each applied operation
         self.ghosts: list[tuple[int, Any]] = []    # (tid, payload) in execution order
         self.order: list[int] = []                # eids in the order they were added
         self.check_consistency = check_consistency
@@ -403,6 +404,7 @@ class Execution:
         self._options_cache.clear()
         self.steps += 1
         self.step_starts.append(eid)
+        self.step_tids.append(tid)
         if isinstance(op, (Load, LockRead)):
             ref = as_locref(op.target)
             w = opt.src
@@ -505,6 +507,7 @@ class Execution:
         new.path = list(self.path)
         new.steps = self.steps
         new.step_starts = list(self.step_starts)
+        new.step_tids = list(self.step_tids)
         new.ghosts = list(self.ghosts)
         new.order = list(self.order)
         new.check_consistency = self.check_consistency
