@@ -1,10 +1,13 @@
 """``vmafuzz campaign``: the fuzz campaign over every shipped variant.
 
-Default budget, per variant: 1000 examples or 12 seconds of generation,
-whichever ends first, then shrinking of a failure. A holding variant spends it
-all (5 x 12 s); a violated one stops at its first failure. The whole campaign
-takes about two to three minutes on 2 cores. ``--max-examples`` and
-``--seconds`` raise the budget. New failures are saved to the corpus.
+Default budget, per variant and per writer cycle of its default scenario:
+1000 examples or 12 seconds of generation, whichever ends first, then shrinking
+of a failure. A bug that needs a reader stalled across several writer cycles
+(the wrap-around variants: 2 and 4 cycles) needs proportionally longer runs to
+be found, so its budget grows with the cycles. A holding variant spends it all
+(5 x 12 s); a violated one stops at its first failure. The whole campaign takes
+about three minutes on 2 cores. ``--max-examples`` and ``--seconds`` raise the
+budget. New failures are saved to the corpus.
 
 Exit status 1 when a variant's result differs from its expected verdict
 (a holding variant violated, or a violated variant that escaped the budget).
@@ -53,8 +56,12 @@ def run(args) -> int:
                              f"({time.perf_counter() - t0:.0f} s)")
             sys.stdout.flush()
         rec = Recorder()
+        cycles = scenario.cycles * scenario.writers
+        budget = argparse.Namespace(**vars(args))
+        budget.max_examples = args.max_examples * cycles
+        budget.seconds = args.seconds * cycles if args.seconds else None
         try:
-            result = fuzz_args(args, variant, scenario, rec)
+            result = fuzz_args(budget, variant, scenario, rec)
         except KeyboardInterrupt:
             from .machine import result_from_recorder
             result = result_from_recorder(variant, scenario, rec)
@@ -79,7 +86,7 @@ def run(args) -> int:
         new = sum(1 for r in rows if r[3])
         print(f"{len(rows)} variants in {time.perf_counter() - t0:.0f} s; budget per variant: "
               f"{args.max_examples} examples" + (f" or {args.seconds:g} s" if args.seconds else "")
-              + f"; {new} new corpus files; "
+              + f" per writer cycle; {new} new corpus files; "
               + ("all as expected" if not mismatches else f"{mismatches} NOT as expected"))
     sys.stdout.flush()
     return 1 if mismatches else 0
