@@ -117,7 +117,7 @@ class Thread:
 class Execution:
     """One run of a program: the execution graph so far and every thread's state."""
 
-    def __init__(self, threads: Sequence[ThreadSpec], check_consistency: bool = True):
+    def __init__(self, threads: Sequence[ThreadSpec]):
         self.specs = tuple(threads)
         self.events: list[Event] = []
         self.rf: dict[int, int] = {}
@@ -130,7 +130,6 @@ class Execution:
         self.step_tids: list[int] = []            # the thread of each applied operation
         self.ghosts: list[tuple[int, Any]] = []    # (tid, payload) in execution order
         self.order: list[int] = []                # eids in the order they were added
-        self.check_consistency = check_consistency
         self._options_cache: dict[int, list[Option]] = {}
         self._has_gp = False
         for t in self.threads:
@@ -226,8 +225,6 @@ class Execution:
     def _try(self, new_events: list[Event], rf: dict[int, int], co_edit, newest: bool = False) -> bool:
         """Would the graph plus these events, rf edges and coherence edit be consistent?
         ``newest``: the events read the co-latest store / land at the end of co."""
-        if not self.check_consistency:
-            return True
         if newest and self._newest_is_free(self.threads[new_events[0].tid]):
             return True
         events = self.events + new_events
@@ -510,7 +507,6 @@ class Execution:
         new.step_tids = list(self.step_tids)
         new.ghosts = list(self.ghosts)
         new.order = list(self.order)
-        new.check_consistency = self.check_consistency
         new._options_cache = {}
         new._has_gp = self._has_gp
         new.threads = []

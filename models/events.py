@@ -213,9 +213,6 @@ class Val:
     def __invert__(self) -> "Val":
         return self._mk(~self.v)
 
-    def logical_not(self) -> "Val":
-        return self._mk(not self.v)
-
     def __int__(self) -> int:
         return int(self.v)
 

@@ -123,9 +123,6 @@ class Kernel:
         self.files.append(f)
         return f
 
-    def address(self, i: int) -> int:
-        return LOOKUP_BASE + i * 16 * PAGE_SIZE + 4 * PAGE_SIZE
-
     def initial_version(self) -> dict:
         """V_0: the protected state of every VMA before any writer cycle."""
         return {vma.name: {"vma": vma,

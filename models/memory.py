@@ -140,10 +140,6 @@ def acyclic(a: list[int]) -> bool:
     return topological_order(a) is not None
 
 
-def irreflexive(a: list[int]) -> bool:
-    return all(not (row >> i) & 1 for i, row in enumerate(a))
-
-
 # --------------------------------------------------------------------------
 # The check
 # --------------------------------------------------------------------------

@@ -329,10 +329,3 @@ def ghost(*payload) -> Ghost:
 
 def ghost_step(*payload) -> Ghost:
     return Ghost(payload, step=True)
-
-
-ALL_PRIMITIVES = {
-    name: obj for name, obj in dict(globals()).items()
-    if callable(obj) and not name.startswith("_") and name not in {
-        "Load", "Store", "Rmw", "LockRead", "Fence", "Ghost", "as_locref", "Any", "Callable"}
-}
