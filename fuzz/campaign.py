@@ -1,12 +1,12 @@
 """``vmafuzz campaign``: the fuzz campaign over every shipped variant.
 
 Default budget, per variant and per writer cycle of its default scenario:
-1000 examples or 12 seconds of generation, whichever ends first, then shrinking
+1500 examples or 20 seconds of generation, whichever ends first, then shrinking
 of a failure. A bug that needs a reader stalled across several writer cycles
 (the wrap-around variants: 2 and 4 cycles) needs proportionally longer runs to
 be found, so its budget grows with the cycles. A holding variant spends it all
-(5 x 12 s); a violated one stops at its first failure. The whole campaign takes
-about three minutes on 2 cores. ``--max-examples`` and ``--seconds`` raise the
+(5 x 20 s); a violated one stops at its first failure. The whole campaign takes
+about four minutes on 2 cores. ``--max-examples`` and ``--seconds`` raise the
 budget. New failures are saved to the corpus.
 
 Exit status 1 when a variant's result differs from its expected verdict
@@ -27,8 +27,8 @@ from .cli import UsageError
 from .machine import Recorder
 from .run_cmd import add_fuzz_arguments, check_budget, fuzz_args, result_json, save_failure
 
-DEFAULT_EXAMPLES = 1000
-DEFAULT_SECONDS = 12.0
+DEFAULT_EXAMPLES = 1500
+DEFAULT_SECONDS = 20.0
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

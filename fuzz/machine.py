@@ -238,9 +238,13 @@ def machine_for(world: World, recorder: Recorder, max_steps: int = DEFAULT_MAX_S
                   "run: finished" if self.ex.finished else
                   "run: step budget" if self.ex.steps >= max_steps else "run: blocked")
 
+    # Powers of two up to the longest burst: a long burst (a writer racing through
+    # whole cycles while a reader is stalled) is as likely as a short one.
+    bursts = sorted({min(1 << k, max_burst) for k in range(max_burst.bit_length() + 1)})
+
     def make_rule(tid: int):
         @precondition(lambda self: self.can_step(tid))
-        @rule(burst=st.integers(1, max_burst), data=st.data())
+        @rule(burst=st.sampled_from(bursts), data=st.data())
         def step(self, burst, data):
             self.run_thread(tid, burst, data)
         step.__name__ = step.__qualname__ = f"step_{names[tid]}"
