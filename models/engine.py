@@ -131,6 +131,7 @@ class Execution:
         self.ghosts: list[tuple[int, Any]] = []    # (tid, payload) in execution order
         self.order: list[int] = []                # eids in the order they were added
         self._options_cache: dict[int, list[Option]] = {}
+        self.check_cache: dict = {}               # memory.check_extension verdicts, shared by forks
         self._has_gp = False
         for t in self.threads:
             t.gen = t.spec.body(*t.spec.args)
@@ -238,7 +239,7 @@ class Execution:
             loc, order = co_edit
             co[loc] = order
         return memory.check_extension(memory.Graph(events, allrf, co, threads),
-                                      [e.eid for e in new_events]) is None
+                                      [e.eid for e in new_events], self.check_cache) is None
 
     # ------------------------------------------------------------------
     # options: what memory.check allows for a thread's pending operation
@@ -508,6 +509,7 @@ class Execution:
         new.ghosts = list(self.ghosts)
         new.order = list(self.order)
         new._options_cache = {}
+        new.check_cache = self.check_cache
         new._has_gp = self._has_gp
         new.threads = []
         for old in self.threads:

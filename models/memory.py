@@ -391,7 +391,7 @@ def check(g: Graph) -> str | None:
     return None
 
 
-def check_extension(g: Graph, new: list[int]) -> str | None:
+def check_extension(g: Graph, new: list[int], cache: dict | None = None) -> str | None:
     """``check(g)`` for a graph whose events other than ``new`` already form a
     consistent execution (the engine's situation for every candidate choice).
 
@@ -491,7 +491,29 @@ def check_extension(g: Graph, new: list[int]) -> str | None:
         if kept:
             sub_co[loc] = kept
     sub_threads = [[index[e] for e in evs if e in index] for evs in g.threads]
-    return check(Graph(sub_events, sub_rf, sub_co, sub_threads))
+    if cache is None:
+        return check(Graph(sub_events, sub_rf, sub_co, sub_threads))
+    # The check reads only the shape of the graph (kinds, annotations, which events
+    # share a location or a thread, dependencies, rf, co), never values: runs that
+    # differ elsewhere keep producing the same small subgraph, so remember verdicts.
+    locs: dict = {}
+    key = (
+        tuple((x.kind, x.tags, locs.setdefault(x.loc, len(locs)), x.addr, x.data, x.ctrl, x.rmw)
+              for x in sub_events),
+        tuple(sorted(sub_rf.items())),
+        tuple(sorted((locs[loc], tuple(order)) for loc, order in sub_co.items())),
+        tuple(tuple(t) for t in sub_threads if t),
+    )
+    verdict = cache.get(key, _MISSING)
+    if verdict is _MISSING:
+        if len(cache) > CACHE_LIMIT:
+            cache.clear()
+        verdict = cache[key] = check(Graph(sub_events, sub_rf, sub_co, sub_threads))
+    return verdict
+
+
+_MISSING = object()
+CACHE_LIMIT = 500_000
 
 
 def _rcu_check(g: Graph, n: int, po: list[int], prop, hb_star, pb) -> str | None:

@@ -1,5 +1,6 @@
-"""memory.check_extension (the engine's incremental check) must agree with the
-full memory.check on every candidate the engine asks about."""
+"""memory.check_extension (the engine's incremental check, with its verdict
+cache) must agree with the full memory.check on every candidate the engine asks
+about."""
 
 from pathlib import Path
 
@@ -18,8 +19,8 @@ def compared(monkeypatch):
     calls = []
     original = memory.check_extension
 
-    def both(g, new):
-        fast = original(g, new)
+    def both(g, new, cache=None):
+        fast = original(g, new, cache)   # with the engine's verdict cache, as in real runs
         full = memory.check(g)
         calls.append((fast, full))
         assert (fast is None) == (full is None), f"extension check says {fast}, full check {full}"
