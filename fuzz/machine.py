@@ -157,6 +157,7 @@ def machine_for(world: World, recorder: Recorder, max_steps: int = DEFAULT_MAX_S
     """A state machine class for one built scenario. Every example builds a fresh
     ``Execution`` of ``world.threads``."""
     oracle = Oracle(world)
+    check_cache: dict = {}     # memory verdicts, shared by every example of this machine
     names = [spec.name for spec in world.threads]
     writers = frozenset(world.writers)
     readers = frozenset(world.readers)
@@ -169,6 +170,7 @@ def machine_for(world: World, recorder: Recorder, max_steps: int = DEFAULT_MAX_S
                 raise _BudgetSpent()
             recorder.examples += 1
             self.ex = Execution(world.threads)
+            self.ex.check_cache = check_cache
             self.seen_ghosts = 0
             self.violation: Violation | None = None
             self.stale = 0
