@@ -1,7 +1,8 @@
 """Exhaustive-check benchmark: every shipped variant at its default scenario.
 
 Prints per variant: verdict (and whether it is the table's), rule, shortest trace,
-executions, distinct states, seconds; then the total. Targets (issue 3): every
+executions, distinct states, wall-clock seconds and CPU seconds (the CPU figure
+does not depend on what else the machine runs); then the total. Targets (issue 3): every
 default scenario under 30 s, all together under 5 minutes.
 
     python bench/explore.py [VARIANT...] [--also-holding-bigger]
@@ -26,13 +27,15 @@ from models.variants import SHIPPED  # noqa: E402
 
 def row(v, scenario) -> float:
     t = time.perf_counter()
+    c = time.process_time()
     r = check_variant(v, scenario)
     dt = time.perf_counter() - t
+    cpu = time.process_time() - c
     mark = "" if r.verdict == v.expected else "   <-- differs from the table"
     print(f"{v.name:<22} {scenario.describe():<48} {r.verdict:<9} "
           f"{(r.violation.rule if r.violation else '-'):<27} "
           f"{(r.shortest_steps if r.shortest_steps is not None else '-'):>5} "
-          f"{r.stats.executions:>7} {r.stats.states:>8} {dt:>8.2f}{mark}", flush=True)
+          f"{r.stats.executions:>7} {r.stats.states:>8} {dt:>8.2f} {cpu:>8.2f}{mark}", flush=True)
     return dt
 
 
@@ -43,7 +46,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     chosen = [v for v in SHIPPED if not args.variants or v.name in args.variants]
     print(f"{'variant':<22} {'scenario':<48} {'verdict':<9} {'rule':<27} {'steps':>5} "
-          f"{'execs':>7} {'states':>8} {'seconds':>8}")
+          f"{'execs':>7} {'states':>8} {'seconds':>8} {'cpu s':>8}")
     total = 0.0
     slowest = 0.0
     for v in chosen:
