@@ -125,11 +125,9 @@ class Execution:
         self.init_of: dict[Loc, int] = {}
         self.threads = [Thread(i, s) for i, s in enumerate(self.specs)]
         self.path: list[Decision] = []
-        self.steps = 0                            # operations applied (the length of a trace)
         self.step_starts: list[int] = []          # first eid of each applied operation
         self.step_tids: list[int] = []            # the thread of each applied operation
         self.ghosts: list[tuple[int, Any]] = []    # (tid, payload) in execution order
-        self.order: list[int] = []                # eids in the order they were added
         self._options_cache: dict[int, list[Option]] = {}
         self.check_cache: dict = {}               # memory.check_extension verdicts, shared by forks
         self._has_gp = False
@@ -143,6 +141,11 @@ class Execution:
     def runnable(self) -> list[int]:
         """Threads that can take a step now (not finished, not blocked)."""
         return [t.tid for t in self.threads if not t.done and self.options(t.tid)]
+
+    @property
+    def steps(self) -> int:
+        """Operations applied so far: the length of a trace."""
+        return len(self.step_starts)
 
     @property
     def finished(self) -> bool:
@@ -196,7 +199,6 @@ class Execution:
             self.events.append(Event(eid, -1, "W", loc, loc.init, frozenset({ONCE}), label="init"))
             self.co[loc] = [eid]
             self.init_of[loc] = eid
-            self.order.append(eid)
         return eid
 
     def graph(self) -> memory.Graph:
@@ -388,7 +390,6 @@ class Execution:
 
     def _add(self, ev: Event) -> None:
         self.events.append(ev)
-        self.order.append(ev.eid)
         if ev.tid >= 0:
             self.threads[ev.tid].events.append(ev.eid)
 
@@ -400,7 +401,6 @@ class Execution:
         op = t.pending
         eid = len(self.events)
         self._options_cache.clear()
-        self.steps += 1
         self.step_starts.append(eid)
         self.step_tids.append(tid)
         if isinstance(op, (Load, LockRead)):
@@ -503,11 +503,9 @@ class Execution:
         new.co = {k: list(v) for k, v in self.co.items()}
         new.init_of = dict(self.init_of)
         new.path = list(self.path)
-        new.steps = self.steps
         new.step_starts = list(self.step_starts)
         new.step_tids = list(self.step_tids)
         new.ghosts = list(self.ghosts)
-        new.order = list(self.order)
         new._options_cache = {}
         new.check_cache = self.check_cache
         new._has_gp = self._has_gp
