@@ -7,7 +7,8 @@ several writer cycles (the wrap-around variants: 2 and 4 cycles) needs much
 longer runs to be found, so its budget grows with the cycles. A holding variant spends it all
 (5 x 20 s); a violated one stops at its first failure. The whole campaign takes
 about four minutes on 2 cores. ``--max-examples`` and ``--seconds`` raise the
-budget. New failures are saved to the corpus.
+budget. New failures are saved to the corpus (one shorter than, or unlike, what it
+already holds).
 
 Exit status 1 when a variant's result differs from its expected verdict
 (a holding variant violated, or a violated variant that escaped the budget).

@@ -125,6 +125,36 @@ def save(entry: Entry, root: Path, protocol: str) -> tuple[Path, bool]:
     return path, True
 
 
+def as_short_in_corpus(entry: Entry, root: Path, protocol: str) -> Path | None:
+    """A saved trace that makes ``entry`` redundant: same variant, same scenario,
+    same broken rule, at most as many steps, and it still reproduces. The campaign
+    and ``vmafuzz run`` keep such a trace instead of adding a new file per run, so
+    the corpus holds one shortest counterexample per (variant, scenario, rule)
+    unless a run finds a shorter one. Unreadable files are skipped here; replay
+    reports them."""
+    folder = Path(root) / protocol / _safe(entry.variant_name)
+    if not folder.is_dir():
+        return None
+    for path in sorted(folder.glob("*.json")):
+        if path.name.startswith(".tmp-"):
+            continue
+        try:
+            old = load(path)
+        except CorpusError:
+            continue
+        if (old.variant_name, old.variant_file, old.scenario, old.expected.rule) != \
+                (entry.variant_name, entry.variant_file, entry.scenario, entry.expected.rule):
+            continue
+        if old.expected.steps > entry.expected.steps:
+            continue
+        try:
+            if replay(old, resolve_variant(old, str(path))).reproduces:
+                return path
+        except CorpusError:
+            continue
+    return None
+
+
 def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
 

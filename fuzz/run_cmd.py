@@ -1,7 +1,8 @@
 """``vmafuzz run VARIANT``: fuzz one variant with the Hypothesis state machine.
 
 On a violation the run is shrunk, printed (trace and violation report) and
-saved to the corpus; exit 1. When the invariant held: exit 0 with the number of
+saved to the corpus (unless it already has a trace as short of the same bug,
+see ``corpus.as_short_in_corpus``); exit 1. When the invariant held: exit 0 with the number of
 examples and steps run. Ctrl-C stops, keeps and saves what was found, exit 130.
 """
 
@@ -15,7 +16,7 @@ from pathlib import Path
 from hypothesis import __version__ as hypothesis_version
 
 from .cli import UsageError
-from .corpus import CorpusError, entry_for, save
+from .corpus import CorpusError, as_short_in_corpus, entry_for, save
 from .explore_cmd import add_scenario_arguments, scenario_from, variant_from
 from .machine import (DEFAULT_BURST, PROFILE_CI, PROFILE_DEV, FuzzResult, Recorder,
                       database_dir, fuzz, result_from_recorder)
@@ -76,6 +77,9 @@ def save_failure(args, variant, result: FuzzResult) -> tuple[str | None, bool]:
     note = f"found by vmafuzz run (hypothesis {hypothesis_version})"
     try:
         entry = entry_for(variant, result.scenario, f.violation, f.execution, note)
+        path = as_short_in_corpus(entry, Path(args.corpus), variant.protocol)
+        if path is not None:
+            return str(path), False
         path, new = save(entry, Path(args.corpus), variant.protocol)
     except (CorpusError, OSError) as exc:
         sys.stderr.write(f"vmafuzz: could not save the counterexample: {exc}\n")
@@ -144,4 +148,5 @@ def print_result(variant, result: FuzzResult, corpus_file, new: bool, no_trace: 
     width = result.scenario.width or variant.counter_width
     print(render_violation(f.violation, f.execution, width if f.violation.wrapped else None))
     if corpus_file:
-        print(f"saved to {corpus_file}" if new else f"already in the corpus: {corpus_file}")
+        print(f"saved to {corpus_file}" if new else
+              f"not saved: the corpus already has a counterexample as short that reproduces: {corpus_file}")

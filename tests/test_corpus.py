@@ -2,10 +2,11 @@
 
 import json
 
+import attrs
 import pytest
 
-from fuzz.corpus import (FORMAT, VERSION, CorpusError, Entry, Expected, entry_from_explorer,
-                         load, parse, replay, resolve_variant, save)
+from fuzz.corpus import (FORMAT, VERSION, CorpusError, Entry, Expected, as_short_in_corpus,
+                         entry_from_explorer, load, parse, replay, resolve_variant, save)
 from models.engine import Decision
 from models.scenario import Scenario
 from models.variants import BY_NAME
@@ -36,6 +37,41 @@ def test_round_trip_and_replay(entry, tmp_path):
     r = replay(back, resolve_variant(back, str(p)))
     assert r.reproduces, r.reason
     assert r.execution.steps == entry.expected.steps
+
+
+def _longer(entry):
+    """A copy recorded as reaching the violation 5 steps later (only the length
+    comparison reads it)."""
+    return attrs.evolve(entry, expected=attrs.evolve(entry.expected, steps=entry.expected.steps + 5))
+
+
+def test_as_short_trace_in_corpus_makes_a_new_one_redundant(entry, tmp_path):
+    assert as_short_in_corpus(entry, tmp_path, "A") is None          # empty corpus
+    p, _ = save(entry, tmp_path, "A")
+    assert as_short_in_corpus(entry, tmp_path, "A") == p               # as short
+    assert as_short_in_corpus(_longer(entry), tmp_path, "A") == p      # longer
+    other_rule = attrs.evolve(entry, expected=attrs.evolve(entry.expected, rule="use after free"))
+    assert as_short_in_corpus(other_rule, tmp_path, "A") is None
+    bigger = attrs.evolve(entry, scenario=attrs.evolve(entry.scenario, readers=2))
+    assert as_short_in_corpus(bigger, tmp_path, "A") is None
+
+
+def test_a_longer_saved_trace_does_not_stop_a_shorter_one(entry, tmp_path):
+    folder = tmp_path / "A" / entry.variant_name
+    folder.mkdir(parents=True)
+    longer = _longer(entry)
+    (folder / "x.json").write_text(json.dumps(longer.body()))
+    assert as_short_in_corpus(entry, tmp_path, "A") is None
+
+
+def test_a_saved_trace_that_no_longer_reproduces_does_not_count(entry, tmp_path):
+    ds = list(entry.decisions)
+    i = next(k for k, d in enumerate(ds) if d.kind == "rf" and d.index > 0)
+    ds[i] = Decision(ds[i].kind, ds[i].tid, ds[i].n, 0)
+    broken = attrs.evolve(entry, decisions=tuple(ds))
+    save(broken, tmp_path, "A")
+    (tmp_path / "A" / entry.variant_name / "junk.json").write_text("{")
+    assert as_short_in_corpus(entry, tmp_path, "A") is None
 
 
 def test_a_changed_decision_no_longer_reproduces(entry):

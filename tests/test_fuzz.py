@@ -52,6 +52,16 @@ def test_run_violation_exit_1_saves_corpus(tmp_path, capsys):
     assert replay(e, resolve_variant(e, "f")).reproduces
 
 
+def test_run_again_keeps_the_corpus_as_is(tmp_path, capsys):
+    args = ["run", "A-no-recheck", "--seed", "1", "--profile", "ci", "--corpus", str(tmp_path)]
+    assert main(args) == 1
+    first = collect([tmp_path])
+    capsys.readouterr()
+    assert main(args[:3] + ["2"] + args[4:]) == 1          # another seed, the same bug
+    assert collect([tmp_path]) == first
+    assert "not saved: the corpus already has a counterexample as short" in capsys.readouterr().out
+
+
 def test_run_holds_exit_0_text(capsys, tmp_path):
     rc = main(["run", "B", "--max-examples", "30", "--profile", "ci", "--corpus", str(tmp_path)])
     assert rc == 0
