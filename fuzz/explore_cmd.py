@@ -11,7 +11,7 @@ from models.variants import SHIPPED, VariantError, resolve
 
 from .cli import UsageError
 from .exhaustive import check_variant
-from .report import render_trace, render_violation
+from .report import add_trace_arguments, render_trace, render_violation
 
 
 def add_scenario_arguments(p: argparse.ArgumentParser) -> None:
@@ -69,7 +69,7 @@ def add_explore_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-states", type=int, default=2_000_000,
                    help="give up (verdict incomplete, exit 3) after this many states")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--no-trace", action="store_true", help="omit the step-by-step trace")
+    add_trace_arguments(p)
 
 
 def run_explore(args) -> int:
@@ -90,7 +90,7 @@ def run_explore(args) -> int:
         if result.violation is not None:
             print(f"  shortest violating trace: {result.shortest_steps} steps")
             if not args.no_trace:
-                print(render_trace(result.execution, result.violation.at))
+                print(render_trace(result.execution, result.violation.at, args.columns))
             print(render_violation(result.violation, result.execution, width or None))
         elif result.verdict == "incomplete":
             print(f"  stopped after --max-states {args.max_states}: no verdict")

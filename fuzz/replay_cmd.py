@@ -14,13 +14,13 @@ import sys
 
 from .cli import UsageError
 from .corpus import CorpusError, collect, load, replay, resolve_variant
-from .report import render_trace, render_violation
+from .report import add_trace_arguments, render_trace, render_violation
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("paths", nargs="+", metavar="PATH", help="corpus files or folders (recursive)")
     p.add_argument("--json", action="store_true", help="one JSON object per file")
-    p.add_argument("--no-trace", action="store_true", help="omit the step-by-step trace")
+    add_trace_arguments(p)
 
 
 def run(args) -> int:
@@ -53,7 +53,7 @@ def run(args) -> int:
         print(f"{entry.spec} on {entry.scenario.describe()}")
         if r.violation is not None:
             if not args.no_trace:
-                print(render_trace(r.execution, r.violation.at))
+                print(render_trace(r.execution, r.violation.at, args.columns))
             print(render_violation(r.violation, r.execution, r.width if r.violation.wrapped else None))
         if r.reproduces:
             print(f"REPRODUCES: {entry.expected.rule} at step {entry.expected.steps}")

@@ -1,7 +1,8 @@
 """Readable reports: a run as numbered steps, and a violation with its provenance.
 
-The trace lists every operation in execution order, one line each, under its
-thread's column; a load shows the value it read and the step of the store it
+The trace lists every operation in execution order, one line each, with the
+thread that ran it (a ``thread`` column, or with ``--columns`` one column per
+thread); a load shows the value it read and the step of the store it
 came from, and is marked STALE when a newer store to that location already
 existed. The same text is printed by ``explore``, ``run`` and ``replay``.
 """
@@ -41,11 +42,11 @@ class Trace:
         who = self.ex.threads[ev.tid].spec.name
         return f"#{self.step_of(eid)} {who}"
 
-    def lines(self) -> list[str]:
+    def rows(self) -> list[tuple[str, int, str]]:
+        """(step label, thread, text) per line in execution order; the label is
+        ``#N`` on the first line of step N and empty on the rest (fences, ghosts)."""
         ex = self.ex
-        names = [t.spec.name for t in ex.threads]
-        width = max(len(n) for n in names) + 2
-        out = [f"{'step':>5}  {'thread':<{width}}operation"]
+        out: list[tuple[str, int, str]] = []
         starts = ex.step_starts
         ghosts_at: dict[tuple, list] = {}
         for tid, payload, at in ex.ghosts:
@@ -58,7 +59,7 @@ class Trace:
                     continue
                 text = self._op_text(ev)
                 if text is not None:
-                    out.append(f"{'':>5}  {names[ev.tid]:<{width}}{text}")
+                    out.append(("", ev.tid, text))
 
         events(0, starts[0] if starts else len(ex.events))     # fences before any step
         for s, lo in enumerate(starts):
@@ -70,15 +71,30 @@ class Trace:
             if lo == hi or all(ex.events[e].is_init for e in range(lo, hi)):
                 for payload in ghosts_at.get((tid, lo), []):
                     if payload[0] == "commit":
-                        out.append(f"{'':>5}  {names[tid]:<{width}}-- commit: cycle {payload[2]} "
-                                   f"done, mmap_write_unlock() begins")
+                        out.append(("", tid, f"-- commit: cycle {payload[2]} done, mmap_write_unlock() begins"))
             events(lo, hi)
             if len(out) > first:
-                out[first] = f"{'#' + str(s + 1):>5}" + out[first][5:]
+                out[first] = (f"#{s + 1}",) + out[first][1:]
             for gtid, payload, at in ex.ghosts:
                 if payload[0] == "lookup" and gtid == tid and lo < at <= min(hi, self.upto):
-                    out.append(f"{'':>5}  {names[tid]:<{width}}-- lookup {payload[2]}: {payload[3]}")
+                    out.append(("", tid, f"-- lookup {payload[2]}: {payload[3]}"))
         return out
+
+    def lines(self, columns: bool = False) -> list[str]:
+        """The trace as text: one ``thread`` column naming who ran each line, or
+        (``columns``) one column per thread, each line under its thread."""
+        names = [t.spec.name for t in self.ex.threads]
+        rows = self.rows()
+        if not columns:
+            width = max(len(n) for n in names) + 2
+            return [f"{'step':>5}  {'thread':<{width}}operation"] + \
+                [f"{label:>5}  {names[tid]:<{width}}{text}" for label, tid, text in rows]
+        widths = [len(n) for n in names]
+        for _, tid, text in rows:
+            widths[tid] = max(widths[tid], len(text))
+        indent = [sum(w + 3 for w in widths[:t]) for t in range(len(names))]
+        head = f"{'step':>5}  " + "".join(f"{n:<{w + 3}}" for n, w in zip(names, widths))
+        return [head.rstrip()] + [f"{label:>5}  {'':<{indent[tid]}}{text}" for label, tid, text in rows]
 
     def _op_text(self, ev: Event) -> str | None:
         ex = self.ex
@@ -114,8 +130,15 @@ def _in_rmw(ev: Event) -> bool:
         "rcu_read_unlock", "synchronize_rcu", "barrier"}
 
 
-def render_trace(ex: Execution, upto: int | None = None) -> str:
-    return "\n".join(Trace(ex, upto).lines())
+def render_trace(ex: Execution, upto: int | None = None, columns: bool = False) -> str:
+    return "\n".join(Trace(ex, upto).lines(columns))
+
+
+def add_trace_arguments(p) -> None:
+    """The trace options shared by ``explore``, ``run`` and ``replay``."""
+    p.add_argument("--no-trace", action="store_true", help="omit the step-by-step trace")
+    p.add_argument("--columns", action="store_true",
+                   help="print the trace with one column per thread (wide) instead of a thread column")
 
 
 def render_violation(v: Violation, ex: Execution, width: int | None = None) -> str:

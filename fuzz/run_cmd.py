@@ -20,7 +20,7 @@ from .corpus import CorpusError, as_short_in_corpus, entry_for, save
 from .explore_cmd import add_scenario_arguments, scenario_from, variant_from
 from .machine import (DEFAULT_BURST, PROFILE_CI, PROFILE_DEV, FuzzResult, Recorder,
                       database_dir, fuzz, result_from_recorder)
-from .report import render_trace, render_violation
+from .report import add_trace_arguments, render_trace, render_violation
 
 DEFAULT_MAX_EXAMPLES = 2000
 
@@ -30,7 +30,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_fuzz_arguments(p)
     add_scenario_arguments(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--no-trace", action="store_true", help="omit the step-by-step trace")
+    add_trace_arguments(p)
 
 
 def add_fuzz_arguments(p: argparse.ArgumentParser, max_examples: int = DEFAULT_MAX_EXAMPLES,
@@ -102,7 +102,7 @@ def run(args) -> int:
     if args.json:
         print(json.dumps(result_json(result, corpus_file, interrupted)))
     else:
-        print_result(variant, result, corpus_file, new, args.no_trace, interrupted)
+        print_result(variant, result, corpus_file, new, args.no_trace, interrupted, args.columns)
     sys.stdout.flush()
     if interrupted:
         return 130
@@ -129,7 +129,7 @@ def result_json(result: FuzzResult, corpus_file: str | None, interrupted: bool =
 
 
 def print_result(variant, result: FuzzResult, corpus_file, new: bool, no_trace: bool,
-                 interrupted: bool) -> None:
+                 interrupted: bool, columns: bool = False) -> None:
     head = f"{variant.name} on {result.scenario.describe()}"
     if interrupted:
         print(f"{head}: interrupted after {result.examples} examples, {result.steps} steps, "
@@ -144,7 +144,7 @@ def print_result(variant, result: FuzzResult, corpus_file, new: bool, no_trace: 
           f"({result.seconds_to_first:.2f} s); shrunk to {f.steps} steps "
           f"({result.examples} examples, {result.seconds:.1f} s in all)")
     if not no_trace:
-        print(render_trace(f.execution, f.violation.at))
+        print(render_trace(f.execution, f.violation.at, columns))
     width = result.scenario.width or variant.counter_width
     print(render_violation(f.violation, f.execution, width if f.violation.wrapped else None))
     if corpus_file:

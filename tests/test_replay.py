@@ -65,3 +65,22 @@ def test_a_trace_that_no_longer_reproduces_exits_1(good, tmp_path, capsys):
 
 def test_no_files_is_a_usage_error(tmp_path, capsys):
     assert main(["replay", str(tmp_path)]) == 2
+
+
+def test_columns_put_each_line_under_its_thread(good, capsys):
+    main(["replay", str(good)])
+    listed = capsys.readouterr().out
+    main(["replay", "--columns", str(good)])
+    columns = capsys.readouterr().out
+    for block_list, block_cols in zip(listed.split("== ")[1:], columns.split("== ")[1:]):
+        head = next(ln for ln in block_cols.splitlines() if ln.startswith(" step"))
+        names = head.split()[1:]
+        offset = {n: head.index(n) for n in names}
+        trace_list = block_list.split(" step  thread")[1].split("VIOLATION")[0].splitlines()[1:]
+        trace_cols = block_cols.split(head)[1].split("VIOLATION")[0].splitlines()[1:]
+        assert len(names) == 2 and trace_list and len(trace_list) == len(trace_cols)
+        for a, b in zip(trace_list, trace_cols):
+            label, thread, text = a[:5], a[7:].split()[0], a[7:].split(None, 1)[1].lstrip()
+            assert b[:5] == label                            # the same step numbers
+            assert b[offset[thread]:] == text                # under its own thread's column
+            assert not b[5:offset[thread]].strip()
