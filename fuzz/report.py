@@ -10,12 +10,13 @@ existed. The same text is printed by ``explore``, ``run`` and ``replay``.
 from __future__ import annotations
 
 from bisect import bisect_right
+from typing import Any
 
 from models.engine import Execution
 from models.events import Event, show_value
 from models.kernel import StoreGhost
 
-from .oracle import Violation
+from .oracle import USE_AFTER_FREE, Violation
 
 
 def _fmt(v) -> str:
@@ -48,9 +49,16 @@ class Trace:
         ex = self.ex
         out: list[tuple[str, int, str]] = []
         starts = ex.step_starts
-        ghosts_at: dict[tuple, list] = {}
+        # A commit is a ghost step of its own, taken first in its step (fences that
+        # follow it in program order run in the same step): it belongs to the first
+        # step of its thread starting at its event position not already given one.
+        commits: dict[int, Any] = {}
         for tid, payload, at in ex.ghosts:
-            ghosts_at.setdefault((tid, at), []).append(payload)
+            if payload[0] == "commit":
+                s = next((s for s, lo in enumerate(starts)
+                          if lo == at and ex.step_tids[s] == tid and s not in commits), None)
+                if s is not None:
+                    commits[s] = payload
 
         def events(lo: int, hi: int) -> None:
             for eid in range(lo, min(hi, self.upto)):
@@ -68,10 +76,8 @@ class Trace:
             tid = ex.step_tids[s]
             hi = starts[s + 1] if s + 1 < len(starts) else len(ex.events)
             first = len(out)
-            if lo == hi or all(ex.events[e].is_init for e in range(lo, hi)):
-                for payload in ghosts_at.get((tid, lo), []):
-                    if payload[0] == "commit":
-                        out.append(("", tid, f"-- commit: cycle {payload[2]} done, mmap_write_unlock() begins"))
+            if s in commits:
+                out.append(("", tid, f"-- commit: cycle {commits[s][2]} done, mmap_write_unlock() begins"))
             events(lo, hi)
             if len(out) > first:
                 out[first] = (f"#{s + 1}",) + out[first][1:]
@@ -145,18 +151,24 @@ def render_violation(v: Violation, ex: Execution, width: int | None = None) -> s
     tr = Trace(ex, v.at)
     reader = ex.threads[v.reader].spec.name
     out = [f"VIOLATION: {v.rule}",
-           f"  {reader} lookup {v.lookup} on {v.vma}: {v.detail}"]
+           f"  {reader} lookup {v.lookup}" + ("" if v.rule == USE_AFTER_FREE else f" on {v.vma}")
+           + f": {v.detail}"]
     out.append("  values used, and the stores they came from:")
+    fw = max([9] + [len(c.field) + 1 for c in v.consumed])
     for c in v.consumed:
         src = tr.describe_store(c.source) if c.source is not None else "?"
         read_step = tr.step_of(c.read) if c.read is not None else "?"
         stale = ", STALE (a newer store existed)" if c.read is not None and ex.is_stale(c.read) else ""
-        out.append(f"    {c.field:<9}= {_fmt(c.value):<18} read at #{read_step}, from {src}{stale}")
+        out.append(f"    {c.field:<{fw}}= {_fmt(c.value):<18} read at #{read_step}, from {src}{stale}")
     out.append("  committed versions at that point:")
     for label, state in v.versions:
-        f = state.get(v.vma, {})
-        out.append(f"    {label}: vm_file={_fmt(f.get('vm_file'))} (incarnation {f.get('incarnation')}), "
-                   f"vm_pgoff={_fmt(f.get('vm_pgoff'))}, vm_start={_fmt(f.get('vm_start'))}")
+        # A use after free names the freed object, not a VMA: show every VMA then.
+        vmas = [v.vma] if v.vma in state else sorted(state)
+        for name in vmas:
+            f = state[name]
+            where = "" if name == v.vma else f"{name}: "
+            out.append(f"    {label}: {where}vm_file={_fmt(f.get('vm_file'))} (incarnation {f.get('incarnation')}), "
+                       f"vm_pgoff={_fmt(f.get('vm_pgoff'))}, vm_start={_fmt(f.get('vm_start'))}")
     if v.wrapped:
         where = ", ".join(f"#{tr.step_of(e)} {ex.events[e].loc.name} = {_fmt(ex.events[e].value)}"
                           for e in v.wrapped)

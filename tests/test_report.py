@@ -1,0 +1,54 @@
+"""The printed counterexample: step numbers, commit lines, the violation report,
+checked on every trace of the shipped corpus."""
+
+import re
+from pathlib import Path
+
+import pytest
+
+from fuzz.corpus import collect, load, replay, resolve_variant
+from fuzz.oracle import USE_AFTER_FREE
+from fuzz.report import render_trace, render_violation
+
+CORPUS = Path(__file__).resolve().parent.parent / "corpus"
+FILES = collect([CORPUS])
+
+
+@pytest.fixture(scope="module", params=FILES, ids=lambda p: p.parent.name)
+def replayed(request):
+    e = load(request.param)
+    r = replay(e, resolve_variant(e, str(request.param)))
+    assert r.reproduces, r.reason
+    return r
+
+
+def test_every_step_numbered_once_in_order_and_fences_never(replayed):
+    ex, v = replayed.execution, replayed.violation
+    lines = render_trace(ex, v.at).splitlines()[1:]
+    labels = [int(m.group(1)) for ln in lines if (m := re.match(r"\s*#(\d+) ", ln))]
+    assert labels == list(range(1, ex.steps + 1))
+    fences = ("smp_wmb()", "smp_rmb()", "smp_mb()", "rcu_read_lock()", "rcu_read_unlock()")
+    for ln in lines:
+        if ln.rstrip().endswith(fences):
+            assert not ln[:5].strip(), ln
+
+
+def test_one_commit_line_per_commit_before_the_violation(replayed):
+    ex, v = replayed.execution, replayed.violation
+    commits = [g for g in ex.ghosts if g[1][0] == "commit" and g[2] <= v.at]
+    text = render_trace(ex, v.at)
+    assert text.count("-- commit:") == len(commits)
+    # a commit is a step of its own: it carries the step number
+    for ln in text.splitlines():
+        if "-- commit:" in ln:
+            assert ln[:5].strip().startswith("#"), ln
+
+
+def test_report_shows_the_real_committed_versions(replayed):
+    v, ex = replayed.violation, replayed.execution
+    report = render_violation(v, ex)
+    assert report.startswith(f"VIOLATION: {v.rule}")
+    versions = report.split("committed versions at that point:")[1]
+    assert "NULL" not in versions and "incarnation None" not in versions
+    if v.rule == USE_AFTER_FREE:
+        assert "vma0: vm_file=" in versions
