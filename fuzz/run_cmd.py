@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -54,8 +55,8 @@ def add_fuzz_arguments(p: argparse.ArgumentParser, max_examples: int = DEFAULT_M
 def check_budget(args) -> None:
     if args.max_examples < 1:
         raise UsageError("--max-examples must be at least 1")
-    if args.seconds is not None and args.seconds <= 0:
-        raise UsageError("--seconds must be positive")
+    if args.seconds is not None and not (0 < args.seconds < math.inf):
+        raise UsageError(f"--seconds must be a positive number, not {args.seconds}")
     if args.steps is not None and args.steps < 1:
         raise UsageError("--steps must be at least 1")
     if args.burst < 1:

@@ -25,14 +25,34 @@ def _positive(inst, attribute, value):
         raise ScenarioError(f"--{attribute.name.replace('_', '-')} must be at least 1, not {value}")
 
 
+# Upper bounds. The consistency check grows with the square of the events in a
+# run and a run's events grow with the work below, so a scenario past these bounds
+# would not hang silently but would take hours per example (1 writer x 40 cycles
+# already takes about a minute before its first example); they also keep a corpus
+# file from asking for an absurd program.
+MAX_THREADS = 8          # writers, and readers
+MAX_WRITER_WORK = 64     # writers x cycles x VMAs
+MAX_READER_WORK = 64     # readers x lookups
+MAX_WIDTH = 64           # counter bits (the kernel's counters are at most 64 bits)
+MAX_SPARE_FILES = 1024   # struct file slots (a shipped cycle takes one per VMA)
+
+
+def _at_most(limit: int):
+    def check(inst, attribute, value):
+        if value is not None and value > limit:
+            raise ScenarioError(f"--{attribute.name.replace('_', '-')} must be at most {limit}, not {value}")
+    return check
+
+
 @attrs.frozen(slots=True)
 class Scenario:
-    vmas: int = attrs.field(default=1, validator=_positive)
-    writers: int = attrs.field(default=1, validator=_positive)
-    cycles: int = attrs.field(default=1, validator=_positive)       # per writer
-    readers: int = attrs.field(default=1, validator=_positive)
-    lookups: int = attrs.field(default=1, validator=_positive)      # per reader
-    width: int | None = attrs.field(default=None, validator=_positive)   # counter bits; None: the variant's
+    vmas: int = attrs.field(default=1, validator=[_positive, _at_most(MAX_WRITER_WORK)])
+    writers: int = attrs.field(default=1, validator=[_positive, _at_most(MAX_THREADS)])
+    cycles: int = attrs.field(default=1, validator=[_positive, _at_most(MAX_WRITER_WORK)])   # per writer
+    readers: int = attrs.field(default=1, validator=[_positive, _at_most(MAX_THREADS)])
+    lookups: int = attrs.field(default=1, validator=[_positive, _at_most(MAX_READER_WORK)])  # per reader
+    # counter bits; None: the variant's
+    width: int | None = attrs.field(default=None, validator=[_positive, _at_most(MAX_WIDTH)])
     spare_files: int | None = None   # None: one per (writer, cycle, VMA)
     slab: str | None = None          # None: the variant's (typesafe unless it says otherwise)
 
@@ -41,6 +61,15 @@ class Scenario:
             raise ScenarioError(f"--slab must be one of {', '.join(SLABS)}, not {self.slab!r}")
         if self.spare_files is not None and self.spare_files < 0:
             raise ScenarioError("--spare-files cannot be negative")
+        if self.spare_files is not None and self.spare_files > MAX_SPARE_FILES:
+            raise ScenarioError(f"--spare-files must be at most {MAX_SPARE_FILES}, not {self.spare_files}")
+        work = self.writers * self.cycles * self.vmas
+        if work > MAX_WRITER_WORK:
+            raise ScenarioError(f"writers x cycles x VMAs must be at most {MAX_WRITER_WORK}, not {work} "
+                                f"(larger runs take hours per example)")
+        if self.readers * self.lookups > MAX_READER_WORK:
+            raise ScenarioError(f"readers x lookups must be at most {MAX_READER_WORK}, "
+                                f"not {self.readers * self.lookups} (larger runs take hours per example)")
 
     @classmethod
     def default_for(cls, variant: type[Protocol], **overrides: Any) -> "Scenario":
