@@ -1,7 +1,8 @@
 """The ``vmafuzz`` command line. Each subcommand lives in its own module.
 
 Exit status: 0 success / invariant holds, 1 a violation (or a litmus mismatch
-where one is checked), 2 bad input, 130 interrupted.
+where one is checked), 2 bad input, 3 no verdict (an exploration cut short, or a
+fuzz run in which no lookup finished), 130 interrupted.
 """
 
 from __future__ import annotations

@@ -52,6 +52,9 @@ from .oracle import Oracle, Violation
 DEFAULT_BURST = 32
 # Operations one run may take unless --steps says otherwise.
 DEFAULT_MAX_STEPS = 400
+# The model-aware shrinking pass stops after this long (without --seconds) with the
+# shortest run found so far; the shipped variants need well under a second.
+MINIMIZE_SECONDS = 60.0
 
 # Every operation draws from at least 0..MIN_RANGE (see run_thread).
 MIN_RANGE = 3
@@ -115,6 +118,7 @@ class Recorder:
     first_example: int | None = None
     first_seconds: float | None = None
     failures: int = 0
+    lookups: int = 0               # lookups the oracle checked, in all examples
     best: Failure | None = None
 
     def found(self, f: Failure) -> None:
@@ -211,6 +215,7 @@ def machine_for(world: World, recorder: Recorder, max_steps: int = DEFAULT_MAX_S
                 if lookup_finished(ex, self.seen_ghosts):
                     for g in ex.ghosts[self.seen_ghosts:]:
                         if g[1][0] == "lookup":
+                            recorder.lookups += 1
                             self.open_lookup[g[0]] = False
                             event(f"lookup outcome: {g[1][3]}")
                     self.seen_ghosts = len(ex.ghosts)
@@ -262,7 +267,7 @@ def machine_for(world: World, recorder: Recorder, max_steps: int = DEFAULT_MAX_S
 class FuzzResult:
     variant: str
     scenario: Scenario
-    verdict: str                    # "holds" | "violated"
+    verdict: str                    # "holds" | "violated" | "inconclusive" (no lookup ever finished)
     failure: Failure | None
     examples: int                   # test cases run (generation and shrinking)
     examples_to_first: int | None   # test cases up to and including the first failure
@@ -271,6 +276,7 @@ class FuzzResult:
     steps: int                      # operations run over all examples
     interrupted: bool = False
     budget_spent: bool = False      # stopped by --seconds rather than --max-examples
+    lookups: int = 0                # lookups the oracle checked over all examples
 
     @property
     def shrunk_steps(self) -> int | None:
@@ -344,19 +350,28 @@ def fuzz(variant: type, scenario: Scenario, *, max_examples: int = 2000,
     finally:
         # read by the caller even when interrupted
         rec.deadline = None
-        elapsed = time.perf_counter() - rec.started
     best = rec.best
     if best is not None and shrink:
-        best = _minimized(world, best)
+        # The model-aware pass counts against --seconds like Hypothesis's own
+        # shrinking; without --seconds it has MINIMIZE_SECONDS.
+        end = rec.started + seconds if seconds is not None else time.perf_counter() + MINIMIZE_SECONDS
+        best = _minimized(world, best, max(end, time.perf_counter() + 1.0))
         rec.best = best
-    return FuzzResult(variant.name, scenario, "violated" if best else "holds", best,
+    elapsed = time.perf_counter() - rec.started
+    return FuzzResult(variant.name, scenario, _verdict(best, rec), best,
                       rec.examples, rec.first_example, elapsed, rec.first_seconds, rec.steps,
-                      interrupted, spent)
+                      interrupted, spent, rec.lookups)
 
 
-def _minimized(world: World, best: Failure) -> Failure:
+def _verdict(best: Failure | None, rec: Recorder) -> str:
+    # "holds" claims the invariant was checked: with --steps too small for any
+    # lookup to finish, nothing was.
+    return "violated" if best else "holds" if rec.lookups else "inconclusive"
+
+
+def _minimized(world: World, best: Failure, deadline: float) -> Failure:
     """Hypothesis's shrinking, then the model-aware pass of fuzz/minimize.py."""
-    v, ex = minimize(world, best.violation, best.execution)
+    v, ex = minimize(world, best.violation, best.execution, deadline=deadline)
     if ex.steps >= best.steps:
         return best
     stale = sum(1 for d in ex.path if d.kind != "thread" and d.index)
@@ -366,9 +381,9 @@ def _minimized(world: World, best: Failure) -> Failure:
 def result_from_recorder(variant: type, scenario: Scenario, rec: Recorder) -> FuzzResult:
     """What an interrupted run had found (Ctrl-C)."""
     best = rec.best
-    return FuzzResult(variant.name, scenario, "violated" if best else "holds", best,
+    return FuzzResult(variant.name, scenario, _verdict(best, rec), best,
                       rec.examples, rec.first_example, time.perf_counter() - rec.started,
-                      rec.first_seconds, rec.steps, interrupted=True)
+                      rec.first_seconds, rec.steps, interrupted=True, lookups=rec.lookups)
 
 
 def database_dir(variant: type, scenario: Scenario) -> str:

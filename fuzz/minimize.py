@@ -21,6 +21,7 @@ did not find in the new run.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from models.engine import Decision, Execution, ModelError
@@ -154,9 +155,10 @@ def _read_slots(op, k: int) -> range:
     return range(k, k + 2) if isinstance(op, Rmw) else range(k, k + 1)
 
 
-def minimize(world, violation: Violation, ex: Execution, max_tries: int = 3000
-             ) -> tuple[Violation, Execution]:
-    """The shortest violating run this pass finds, or the given one."""
+def minimize(world, violation: Violation, ex: Execution, max_tries: int = 3000,
+             deadline: float | None = None) -> tuple[Violation, Execution]:
+    """The shortest violating run this pass finds, or the given one. It stops
+    early at ``deadline`` (a ``time.perf_counter()`` value) with the best so far."""
     oracle = Oracle(world)
     best_v, best_ex = violation, ex
     reader, lookup = violation.reader, violation.lookup
@@ -173,7 +175,8 @@ def minimize(world, violation: Violation, ex: Execution, max_tries: int = 3000
         found = None
         for changes in _one_then_two(singles):
             tries += 1
-            if tries > max_tries:
+            if tries > max_tries or (deadline is not None and time.perf_counter() > deadline):
+                tries = max_tries + 1
                 break
             trial = _Plan.__new__(_Plan)
             trial.source = dict(plan.source)

@@ -3,7 +3,9 @@
 On a violation the run is shrunk, printed (trace and violation report) and
 saved to the corpus (unless it already has a trace as short of the same bug,
 see ``corpus.as_short_in_corpus``); exit 1. When the invariant held: exit 0 with the number of
-examples and steps run. Ctrl-C stops, keeps and saves what was found, exit 130.
+examples and steps run. When no lookup ever finished (``--steps`` too small),
+nothing was checked: exit 3, "no verdict". Ctrl-C stops, keeps and saves what
+was found, exit 130.
 """
 
 from __future__ import annotations
@@ -38,10 +40,12 @@ def add_fuzz_arguments(p: argparse.ArgumentParser, max_examples: int = DEFAULT_M
                        seconds: float | None = None) -> None:
     g = p.add_argument_group("budget")
     g.add_argument("--max-examples", type=int, default=max_examples,
-                   help=f"test cases to generate (default {max_examples})")
+                   help=f"valid test cases to generate (default {max_examples}); Hypothesis also "
+                   "runs some it discards, so the count reported can be higher")
     g.add_argument("--seconds", type=float, default=seconds,
-                   help="stop generating after this long" + (f" (default {seconds:g})" if seconds else ""))
-    g.add_argument("--seed", type=int, help="random seed (default: random)")
+                   help="stop generating and shrinking after about this long" + (f" (default {seconds:g})" if seconds else ""))
+    g.add_argument("--seed", type=int, help="random seed (default: random); a seeded run does not "
+                   "replay the example database, so the same seed repeats the same run")
     g.add_argument("--steps", type=int, help="the most operations in one run "
                    "(default: twice a sequentially consistent run, plus 20)")
     g.add_argument("--burst", type=int, default=DEFAULT_BURST,
@@ -65,7 +69,9 @@ def check_budget(args) -> None:
 
 def fuzz_args(args, variant, scenario, recorder: Recorder) -> FuzzResult:
     profile = PROFILE_CI if args.profile == "ci" else PROFILE_DEV
-    db = database_dir(variant, scenario) if profile == PROFILE_DEV else None
+    # A seeded run skips the example database, which would replay earlier
+    # failures first: the same seed then gives the same run.
+    db = database_dir(variant, scenario) if profile == PROFILE_DEV and args.seed is None else None
     return fuzz(variant, scenario, max_examples=args.max_examples, seconds=args.seconds,
                 seed=args.seed, max_steps=args.steps, max_burst=args.burst, profile=profile,
                 database=db, recorder=recorder)
@@ -107,6 +113,8 @@ def run(args) -> int:
     sys.stdout.flush()
     if interrupted:
         return 130
+    if result.verdict == "inconclusive":
+        return 3
     return 1 if result.failure is not None else 0
 
 
@@ -124,6 +132,7 @@ def result_json(result: FuzzResult, corpus_file: str | None, interrupted: bool =
         else round(result.seconds_to_first, 3),
         "steps": f.steps if f else None,
         "steps_run": result.steps,
+        "lookups_checked": result.lookups,
         "corpus_file": corpus_file,
         "interrupted": interrupted,
     }
@@ -137,9 +146,15 @@ def print_result(variant, result: FuzzResult, corpus_file, new: bool, no_trace: 
               f"{result.seconds:.1f} s")
     f = result.failure
     if f is None:
-        if not interrupted:
-            print(f"{head}: HOLDS over {result.examples} examples, {result.steps} steps, "
-                  f"{result.seconds:.1f} s" + (" (--seconds spent)" if result.budget_spent else ""))
+        if interrupted:
+            return
+        if result.verdict == "inconclusive":
+            print(f"{head}: NO VERDICT: no lookup finished in any of {result.examples} examples, "
+                  f"so nothing was checked; raise --steps")
+            return
+        print(f"{head}: HOLDS over {result.examples} examples, {result.steps} steps, "
+              f"{result.lookups} lookups checked, {result.seconds:.1f} s"
+              + (" (--seconds spent)" if result.budget_spent else ""))
         return
     print(f"{head}: VIOLATED after {result.examples_to_first} examples "
           f"({result.seconds_to_first:.2f} s); shrunk to {f.steps} steps "

@@ -29,7 +29,7 @@ def test_holding_variant_runs_its_budget():
     v = BY_NAME["B"]
     r = fuzz(v, Scenario.default_for(v), max_examples=40, profile=PROFILE_CI, database=None)
     assert r.verdict == "holds" and r.failure is None
-    assert r.examples >= 40 and r.steps > 40
+    assert r.examples >= 40 and r.steps > 40 and r.lookups >= 40
 
 
 def test_seconds_budget_stops_generation():
@@ -62,11 +62,19 @@ def test_run_again_keeps_the_corpus_as_is(tmp_path, capsys):
     assert "not saved: the corpus already has a counterexample as short" in capsys.readouterr().out
 
 
+def test_no_lookup_finished_is_no_verdict(capsys, tmp_path):
+    # A lookup takes about 19 operations: with 5 nothing is ever checked.
+    rc = main(["run", "A-no-recheck", "--steps", "5", "--max-examples", "30", "--profile", "ci",
+               "--corpus", str(tmp_path), "--json"])
+    obj = json.loads(capsys.readouterr().out)
+    assert rc == 3 and obj["verdict"] == "inconclusive" and obj["lookups_checked"] == 0
+
+
 def test_run_holds_exit_0_text(capsys, tmp_path):
     rc = main(["run", "B", "--max-examples", "30", "--profile", "ci", "--corpus", str(tmp_path)])
     assert rc == 0
     out = capsys.readouterr().out
-    assert "HOLDS over" in out and "examples" in out and "steps" in out
+    assert "HOLDS over" in out and "examples" in out and "steps" in out and "lookups checked" in out
 
 
 def test_ctrl_c_keeps_what_was_found(monkeypatch, tmp_path, capsys):
