@@ -43,7 +43,8 @@ def add_fuzz_arguments(p: argparse.ArgumentParser, max_examples: int = DEFAULT_M
                    help=f"valid test cases to generate (default {max_examples}); Hypothesis also "
                    "runs some it discards, so the count reported can be higher")
     g.add_argument("--seconds", type=float, default=seconds,
-                   help="stop generating and shrinking after about this long" + (f" (default {seconds:g})" if seconds else ""))
+                   help="stop generating and shrinking after about this long"
+                   + (f" (default {seconds:g})" if seconds else ""))
     g.add_argument("--seed", type=int, help="random seed (default: random); a seeded run does not "
                    "replay the example database, so the same seed repeats the same run")
     g.add_argument("--steps", type=int, help="the most operations in one run "
