@@ -337,8 +337,10 @@ def replay(entry: Entry, variant: type) -> Replayed:
                 if violation is not None:
                     break
             seen = len(ex.ghosts)
-        if chooser.pos < len(entry.decisions) and violation is None:
-            reason = (f"the run ended after {ex.steps} steps with "
+        if chooser.pos < len(entry.decisions):
+            # A saved trace stops at its violation: every decision must be used.
+            how = f"reached a violation ({violation.rule})" if violation is not None else "ended"
+            reason = (f"the run {how} after {ex.steps} steps with "
                       f"{len(entry.decisions) - chooser.pos} recorded decisions unused")
     except (ReplayDivergence, ModelError) as exc:
         reason = f"diverged at step {ex.steps + 1}: {exc}"
@@ -347,8 +349,9 @@ def replay(entry: Entry, variant: type) -> Replayed:
             reason = f"no violation in {ex.steps} steps (recorded: {exp.rule} at step {exp.steps})"
         elif (violation.rule, ex.steps, violation.reader, violation.lookup) != \
                 (exp.rule, exp.steps, exp.reader, exp.lookup):
-            reason = (f"a different violation: {violation.rule} at step {ex.steps} "
-                      f"(recorded: {exp.rule} at step {exp.steps})")
+            reason = (f"a different violation: {violation.rule} at step {ex.steps} in thread "
+                      f"{violation.reader} lookup {violation.lookup} (recorded: {exp.rule} at step "
+                      f"{exp.steps} in thread {exp.reader} lookup {exp.lookup})")
     return Replayed(entry, variant, ex, violation, not reason, reason)
 
 

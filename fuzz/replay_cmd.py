@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from .cli import UsageError
 from .corpus import CorpusError, collect, load, replay, resolve_variant
@@ -28,6 +29,14 @@ def run(args) -> int:
     if not files:
         raise UsageError(f"no corpus files under {' '.join(args.paths)}")
     bad = stale = ok = 0
+    for folder in args.paths:
+        # A folder named on the command line that holds no trace is a mistake
+        # (a typo, the wrong checkout) even when other paths have some.
+        if Path(folder).is_dir() and not collect([folder]):
+            bad += 1
+            if args.json:
+                print(json.dumps({"file": str(folder), "status": "error", "error": "no corpus files"}))
+            sys.stderr.write(f"vmafuzz: {folder}: no corpus files (*.json) in this folder\n")
     for path in files:
         try:
             entry = load(path)

@@ -74,6 +74,13 @@ def test_a_saved_trace_that_no_longer_reproduces_does_not_count(entry, tmp_path)
     assert as_short_in_corpus(entry, tmp_path, "A") is None
 
 
+def test_an_extra_decision_after_the_violation_does_not_reproduce(entry):
+    extra = attrs.evolve(entry, decisions=entry.decisions + (Decision("rf", 1, 2, 0),))
+    r = replay(extra, BY_NAME[entry.variant_name])
+    assert r.violation is not None and not r.reproduces
+    assert "1 recorded decisions unused" in r.reason
+
+
 def test_a_changed_decision_no_longer_reproduces(entry):
     ds = list(entry.decisions)
     i = next(k for k, d in enumerate(ds) if d.kind == "rf" and d.index > 0)

@@ -84,3 +84,12 @@ def test_columns_put_each_line_under_its_thread(good, capsys):
             assert b[:5] == label                            # the same step numbers
             assert b[offset[thread]:] == text                # under its own thread's column
             assert not b[5:offset[thread]].strip()
+
+
+def test_an_empty_folder_among_good_paths_is_named(good, tmp_path, capsys):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["replay", "--no-trace", str(good), str(empty)]) == 2
+    out, err = capsys.readouterr()
+    assert out.count("REPRODUCES:") == 2
+    assert err.strip() == f"vmafuzz: {empty}: no corpus files (*.json) in this folder"
