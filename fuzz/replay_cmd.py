@@ -13,6 +13,8 @@ import json
 import sys
 from pathlib import Path
 
+from models.scenario import count
+
 from .cli import UsageError
 from .corpus import CorpusError, collect, load, replay, resolve_variant
 from .report import add_trace_arguments, render_trace, render_violation
@@ -70,6 +72,6 @@ def run(args) -> int:
             print(f"NO LONGER REPRODUCES: {r.reason}")
         print()
     if not args.json:
-        print(f"{len(files)} files: {ok} reproduce, {stale} no longer reproduce, {bad} unusable")
+        print(f"{count(len(files), 'file')}: {ok} reproduce, {stale} no longer reproduce, {bad} unusable")
     sys.stdout.flush()
     return 2 if bad else 1 if stale else 0

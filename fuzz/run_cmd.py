@@ -18,6 +18,8 @@ from pathlib import Path
 
 from hypothesis import __version__ as hypothesis_version
 
+from models.scenario import count
+
 from .cli import UsageError
 from .corpus import CorpusError, as_short_in_corpus, entry_for, save
 from .explore_cmd import add_scenario_arguments, scenario_from, variant_from
@@ -143,7 +145,7 @@ def print_result(variant, result: FuzzResult, corpus_file, new: bool, no_trace: 
                  interrupted: bool, columns: bool = False) -> None:
     head = f"{variant.name} on {result.scenario.describe()}"
     if interrupted:
-        print(f"{head}: interrupted after {result.examples} examples, {result.steps} steps, "
+        print(f"{head}: interrupted after {count(result.examples, 'example')}, {count(result.steps, 'step')}, "
               f"{result.seconds:.1f} s")
     f = result.failure
     if f is None:
@@ -153,8 +155,8 @@ def print_result(variant, result: FuzzResult, corpus_file, new: bool, no_trace: 
             print(f"{head}: NO VERDICT: no lookup finished in any of {result.examples} examples, "
                   f"so nothing was checked; raise --steps")
             return
-        print(f"{head}: HOLDS over {result.examples} examples, {result.steps} steps, "
-              f"{result.lookups} lookups checked, {result.seconds:.1f} s"
+        print(f"{head}: HOLDS over {count(result.examples, 'example')}, {count(result.steps, 'step')}, "
+              f"{count(result.lookups, 'lookup')} checked, {result.seconds:.1f} s"
               + (" (--seconds spent)" if result.budget_spent else ""))
         return
     print(f"{head}: VIOLATED after {result.examples_to_first} examples "

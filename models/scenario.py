@@ -16,6 +16,11 @@ from .kernel import SLABS, Kernel
 from .protocols import Protocol
 
 
+def count(n: int, noun: str) -> str:
+    """``1 cycle``, ``2 cycles``."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 class ScenarioError(ValueError):
     """A scenario that cannot be built (reported as one line, exit 2)."""
 
@@ -84,8 +89,8 @@ class Scenario:
         return attrs.asdict(self)
 
     def describe(self) -> str:
-        parts = [f"{self.vmas} VMA", f"{self.writers} writer x {self.cycles} cycle",
-                 f"{self.readers} reader x {self.lookups} lookup"]
+        parts = [count(self.vmas, "VMA"), f"{count(self.writers, 'writer')} x {count(self.cycles, 'cycle')}",
+                 f"{count(self.readers, 'reader')} x {count(self.lookups, 'lookup')}"]
         if self.width is not None:
             parts.append(f"width {self.width}")
         if self.slab is not None:
