@@ -300,8 +300,18 @@ class Replayed:
 
 
 def resolve_variant(entry: Entry, name: str) -> type:
+    """The variant a corpus file names. A user's variant file given as a relative
+    path is looked for from the current folder, then from each folder above the
+    corpus file (a corpus saved in a checkout replays from anywhere)."""
+    spec = entry.spec
+    vfile = entry.variant_file
+    if vfile and not Path(vfile).is_absolute() and not Path(vfile).is_file():
+        for folder in Path(name).resolve().parents:
+            if (folder / vfile).is_file():
+                spec = f"{folder / vfile}:{entry.variant_name}"
+                break
     try:
-        variant = resolve(entry.spec)
+        variant = resolve(spec)
     except VariantError as exc:
         raise CorpusError(f"{name}: {exc}") from None
     if variant.name != entry.variant_name:

@@ -10,6 +10,7 @@ from fuzz.corpus import (FORMAT, VERSION, CorpusError, Entry, Expected, as_short
 from models.engine import Decision
 from models.scenario import Scenario
 from models.variants import BY_NAME
+from models.variants import resolve as resolve_variant_spec
 
 
 @pytest.fixture(scope="module")
@@ -137,3 +138,26 @@ def test_duplicate_keys_and_nan_are_rejected(entry):
 def test_format_constants():
     assert FORMAT == "vmafuzz-corpus" and VERSION == 1
     assert Expected("torn version", 3, 1, 0) == Expected("torn version", 3, 1, 0)
+
+
+def test_a_user_variant_file_is_found_from_above_the_corpus_file(tmp_path, monkeypatch):
+    checkout = tmp_path / "checkout"
+    (checkout / "mine").mkdir(parents=True)
+    (checkout / "mine" / "v.py").write_text(
+        "from models.protocols import ProtocolA\n\n"
+        "class NoRecheck(ProtocolA):\n"
+        "    name = 'my-no-recheck'\n"
+        "    def recheck(self, vma, sv):\n"
+        "        return True\n"
+        "        yield\n")
+    monkeypatch.chdir(checkout)
+    v = resolve_variant_spec("mine/v.py:my-no-recheck")
+    e = entry_from_explorer(v, Scenario.default_for(v))
+    assert e.variant_file == "mine/v.py"
+    path, _ = save(e, checkout / "corpus", v.protocol)
+    monkeypatch.chdir(tmp_path)                       # elsewhere: mine/v.py is not here
+    back = load(path)
+    assert replay(back, resolve_variant(back, str(path))).reproduces
+    (checkout / "mine" / "v.py").unlink()
+    with pytest.raises(CorpusError, match="mine/v.py: no such file"):
+        resolve_variant(back, str(path))
