@@ -37,6 +37,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="only these shipped variants (default: all)")
     add_fuzz_arguments(p, max_examples=DEFAULT_EXAMPLES, seconds=DEFAULT_SECONDS)
     p.add_argument("--json", action="store_true", help="one JSON object per variant")
+    p.epilog = ("Each variant's budget is --max-examples examples or --seconds of generation, "
+                "whichever ends first, times the square of the writer cycles (x writers) of its "
+                "default scenario: a stalled reader across many cycles is rarer.")
 
 
 def run(args) -> int:

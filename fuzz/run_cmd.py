@@ -159,8 +159,9 @@ def print_result(variant, result: FuzzResult, corpus_file, new: bool, no_trace: 
               f"{count(result.lookups, 'lookup')} checked, {result.seconds:.1f} s"
               + (" (--seconds spent)" if result.budget_spent else ""))
         return
-    print(f"{head}: VIOLATED after {result.examples_to_first} examples "
-          f"({result.seconds_to_first:.2f} s); shrunk to {f.steps} steps "
+    shrunk = f"not fully shrunk: {f.steps} steps" if interrupted else f"shrunk to {f.steps} steps"
+    print(f"{head}: VIOLATED after {count(result.examples_to_first, 'example')} "
+          f"({result.seconds_to_first:.2f} s); {shrunk} "
           f"({result.examples} examples, {result.seconds:.1f} s in all)")
     if not no_trace:
         print(render_trace(f.execution, f.violation.at, columns))

@@ -89,7 +89,7 @@ def test_ctrl_c_keeps_what_was_found(monkeypatch, tmp_path, capsys):
     rc = main(["run", "A-no-recheck", "--profile", "ci", "--corpus", str(tmp_path)])
     assert rc == 130
     out = capsys.readouterr().out
-    assert "interrupted" in out and "VIOLATION" in out
+    assert "interrupted" in out and "VIOLATION" in out and "not fully shrunk" in out
     assert len(collect([tmp_path])) == 1
 
 
