@@ -13,6 +13,9 @@ change at the same moment. This pass works on the execution graph instead:
 2. **Older sources.** For each load, try each older store of its location (which
    needs fewer writer steps); keep the change when the run still violates the
    invariant and is shorter.
+3. **One cycle earlier.** Move all the reader's loads at once to the same stores
+   one writer cycle earlier: the same bug found in a later cycle then needs only
+   the first ones.
 
 The result is an ordinary engine run: its decision path replays with
 ``ReplayChooser`` like any other. The pass never claims a violation the oracle
@@ -26,6 +29,7 @@ from typing import Any
 
 from models.engine import Decision, Execution, ModelError
 from models.events import as_locref
+from models.kernel import StoreGhost
 from models.ops import Rmw
 
 from .oracle import Oracle, Violation
@@ -165,8 +169,25 @@ def minimize(world, violation: Violation, ex: Execution, max_tries: int = 3000,
     got = _replay_lazily(world, _Plan(ex), reader, lookup, oracle, budget=ex.steps)
     if got is not None and got[1].steps <= best_ex.steps:
         best_v, best_ex = got
-    tries = 0
-    while tries < max_tries:
+    tries = [0]
+    while True:
+        best_v, best_ex = _older_sources(world, best_v, best_ex, oracle, tries, max_tries, deadline)
+        # The same bug a writer cycle later needs every load of the reader moved
+        # back at once, more than the one- and two-load changes above try.
+        shifted = _one_cycle_earlier(best_ex, _Plan(best_ex), reader)
+        if shifted is None:
+            break
+        got = _replay_lazily(world, shifted, reader, lookup, oracle, budget=best_ex.steps - 1)
+        if got is None or got[1].steps >= best_ex.steps:
+            break
+        best_v, best_ex = got
+    return best_v, best_ex
+
+
+def _older_sources(world, best_v: Violation, best_ex: Execution, oracle: Oracle, tries: list,
+                   max_tries: int, deadline: float | None) -> tuple[Violation, Execution]:
+    reader, lookup = best_v.reader, best_v.lookup
+    while tries[0] < max_tries:
         plan = _Plan(best_ex)
         # Changes of one load's source, then of two at once (a shorter run often
         # needs one load to read a newer store while another reads an older one).
@@ -174,9 +195,9 @@ def minimize(world, violation: Violation, ex: Execution, max_tries: int = 3000,
                    for other in _other_stores(best_ex, plan.source[read])]
         found = None
         for changes in _one_then_two(singles):
-            tries += 1
-            if tries > max_tries or (deadline is not None and time.perf_counter() > deadline):
-                tries = max_tries + 1
+            tries[0] += 1
+            if tries[0] > max_tries or (deadline is not None and time.perf_counter() > deadline):
+                tries[0] = max_tries
                 break
             trial = _Plan.__new__(_Plan)
             trial.source = dict(plan.source)
@@ -190,6 +211,41 @@ def minimize(world, violation: Violation, ex: Execution, max_tries: int = 3000,
             break
         best_v, best_ex = found
     return best_v, best_ex
+
+
+def _one_cycle_earlier(ex: Execution, plan: _Plan, reader: int) -> _Plan | None:
+    """The plan with each of the reader's loads moved to the same store one writer
+    cycle earlier (a store of the first cycle becomes the initial value). A cycle's
+    length in events is where the writer's second cycle starts (its stores'
+    ``StoreGhost.cycle``); a writer whose cycles differ in shape just gives a plan
+    that fails to replay, and the caller drops it."""
+    first: dict[tuple[int, int], int] = {}          # (writer, cycle) -> its first store's index
+    for tid, t in enumerate(ex.threads):
+        for k, eid in enumerate(t.events):
+            g = ex.events[eid].ghost
+            if isinstance(g, StoreGhost) and g.writer == tid:
+                first.setdefault((tid, g.cycle), k)
+    period = {tid: first[(tid, 1)] - first[(tid, 0)] for tid, c in first
+              if c == 0 and (tid, 1) in first and first[(tid, 1)] > first[(tid, 0)]}
+    if not period:
+        return None
+    moved = False
+    source = dict(plan.source)
+    for read, src in plan.source.items():
+        if read[0] != reader or src[0] == "init" or src[0] not in period:
+            continue
+        tid, k = src
+        if k >= period[tid]:
+            source[read] = (tid, k - period[tid])
+        else:
+            source[read] = ("init", ex.events[ex.threads[tid].events[k]].loc.name)
+        moved = True
+    if not moved:
+        return None
+    out = _Plan.__new__(_Plan)
+    out.source = source
+    out.co_before = plan.co_before
+    return out
 
 
 def _one_then_two(singles):
