@@ -24,7 +24,7 @@ from models.engine import Decision, Execution, ModelError, ReplayChooser, Replay
 from models.scenario import Scenario, ScenarioError, build
 from models.variants import BY_NAME, VariantError, resolve
 
-from .oracle import RULES, Oracle, Violation
+from .oracle import RULES, Oracle, Violation, lookup_finished
 
 FORMAT = "vmafuzz-corpus"
 VERSION = 1
@@ -135,9 +135,7 @@ def as_short_in_corpus(entry: Entry, root: Path, protocol: str) -> Path | None:
     folder = Path(root) / protocol / _safe(entry.variant_name)
     if not folder.is_dir():
         return None
-    for path in sorted(folder.glob("*.json")):
-        if path.name.startswith(".tmp-"):
-            continue
+    for path in collect([folder]):
         try:
             old = load(path)
         except CorpusError:
@@ -327,22 +325,16 @@ def replay(entry: Entry, variant: type) -> Replayed:
     ex = Execution(world.threads)
     chooser = ReplayChooser(entry.decisions)
     exp = entry.expected
-    seen = 0
+    seen = seen_steps = 0
     violation = None
     reason = ""
     try:
         while ex.steps < exp.steps:
-            ready = ex.runnable()
-            if not ready:
-                break
-            if len(ready) == 1:
-                tid = ready[0]
-            else:
-                k = chooser.choose("thread", -1, ready)
-                ex.path.append(Decision("thread", -1, len(ready), k))
-                tid = ready[k]
-            ex.step(tid, chooser)
-            if any(g[1][0] == "lookup" for g in ex.ghosts[seen:]):
+            ex.run(chooser, max_steps=1)          # the thread choice, then the step's own
+            if ex.steps == seen_steps:
+                break                             # nothing can step
+            seen_steps = ex.steps
+            if lookup_finished(ex, seen):
                 violation = oracle.check(ex)
                 if violation is not None:
                     break

@@ -41,11 +41,11 @@ from hypothesis.errors import HypothesisException
 from hypothesis.stateful import (RuleBasedStateMachine, invariant, precondition, rule,
                                  run_state_machine_as_test)
 
-from models.engine import Decision, Execution
+from models.engine import Execution
 from models.scenario import Scenario, World, build
 
 from .minimize import minimize
-from .oracle import Oracle, Violation
+from .oracle import Oracle, Violation, lookup_finished
 
 # The default longest burst: long enough for a writer to run a whole cycle
 # (about 15 operations per VMA) in one draw.
@@ -130,19 +130,6 @@ class Recorder:
             self.best = f
 
 
-def record_thread_choice(ex: Execution, ready: list[int], tid: int) -> None:
-    """Log the scheduling decision exactly as ``Execution.run`` does: only when
-    more than one thread could step, as an index into ``ex.runnable()``."""
-    if len(ready) > 1:
-        ex.path.append(Decision("thread", -1, len(ready), ready.index(tid)))
-
-
-def lookup_finished(ex: Execution, seen: int) -> bool:
-    """Did a lookup ghost step happen among the ghosts after the first ``seen``?
-    Only then can the oracle's answer change."""
-    return any(g[1][0] == "lookup" for g in ex.ghosts[seen:])
-
-
 class _Drawn:
     """The engine's chooser for one operation, answering with a value already
     drawn by the rule (see ``run_thread``)."""
@@ -173,8 +160,7 @@ def machine_for(world: World, recorder: Recorder, max_steps: int = DEFAULT_MAX_S
                     and time.perf_counter() > recorder.deadline:
                 raise _BudgetSpent()
             recorder.examples += 1
-            self.ex = Execution(world.threads)
-            self.ex.check_cache = check_cache
+            self.ex = Execution(world.threads, check_cache)
             self.seen_ghosts = 0
             self.violation: Violation | None = None
             self.stale = 0
@@ -205,7 +191,7 @@ def machine_for(world: World, recorder: Recorder, max_steps: int = DEFAULT_MAX_S
                 i = min(data.draw(st.integers(0, max(n - 1, MIN_RANGE))), n - 1)
                 if i:
                     self.stale += 1
-                record_thread_choice(ex, ready, tid)
+                ex.schedule(ready, tid)
                 ex.step(tid, _Drawn(i))
                 recorder.steps += 1
                 if tid in writers and any(self.open_lookup.values()):
@@ -396,5 +382,4 @@ def database_dir(variant: type, scenario: Scenario) -> str:
 
 
 __all__: list[Any] = ["IntactVMAViolated", "Failure", "FuzzResult", "Recorder", "fuzz",
-                      "machine_for", "record_thread_choice", "lookup_finished",
-                      "PROFILE_CI", "PROFILE_DEV", "database_dir"]
+                      "machine_for", "PROFILE_CI", "PROFILE_DEV", "database_dir"]

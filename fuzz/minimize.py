@@ -32,7 +32,7 @@ from models.events import as_locref
 from models.kernel import StoreGhost
 from models.ops import Rmw
 
-from .oracle import Oracle, Violation
+from .oracle import Oracle, Violation, lookup_finished
 
 Ident = tuple   # (tid, index in the thread's events) or ("init", location name)
 
@@ -57,6 +57,13 @@ class _Plan:
             ids = [_ident(ex, w) for w in order]
             for i, w in enumerate(ids):
                 self.co_before[w] = set(ids[:i])
+
+    def with_sources(self, source: dict) -> "_Plan":
+        """The same run with other sources for some loads (coherence kept)."""
+        new = _Plan.__new__(_Plan)
+        new.source = source
+        new.co_before = self.co_before
+        return new
 
 
 class _Stuck(Exception):
@@ -94,9 +101,7 @@ def _replay_lazily(world, plan: _Plan, reader: int, lookup: int, oracle: Oracle,
         if not opts:
             raise _Stuck
         choice = _pick(ex, tid, k, opts, plan)
-        ready = ex.runnable()
-        if len(ready) > 1:
-            ex.path.append(Decision("thread", -1, len(ready), ready.index(tid)))
+        ex.schedule(ex.runnable(), tid)
         if len(opts) > 1:
             ex.path.append(Decision(opts[0].kind, tid, len(opts), choice))
         ex.apply(tid, opts[choice])
@@ -105,14 +110,14 @@ def _replay_lazily(world, plan: _Plan, reader: int, lookup: int, oracle: Oracle,
         seen = 0
         while True:
             step(reader, 0)
-            new = ex.ghosts[seen:]
-            seen = len(ex.ghosts)
-            if any(g[1][0] == "lookup" for g in new):
+            if lookup_finished(ex, seen):
                 v = oracle.check(ex)
                 if v is not None:
                     return v, ex
-                if any(g[1][0] == "lookup" and g[0] == reader and g[1][2] >= lookup for g in new):
+                if any(g[1][0] == "lookup" and g[0] == reader and g[1][2] >= lookup
+                       for g in ex.ghosts[seen:]):
                     return None
+            seen = len(ex.ghosts)
     except (_Stuck, ModelError):
         return None
 
@@ -199,10 +204,7 @@ def _older_sources(world, best_v: Violation, best_ex: Execution, oracle: Oracle,
             if tries[0] > max_tries or (deadline is not None and time.perf_counter() > deadline):
                 tries[0] = max_tries
                 break
-            trial = _Plan.__new__(_Plan)
-            trial.source = dict(plan.source)
-            trial.source.update(changes)
-            trial.co_before = plan.co_before
+            trial = plan.with_sources(plan.source | dict(changes))
             got = _replay_lazily(world, trial, reader, lookup, oracle, budget=best_ex.steps - 1)
             if got is not None and got[1].steps < best_ex.steps:
                 found = got
@@ -240,12 +242,7 @@ def _one_cycle_earlier(ex: Execution, plan: _Plan, reader: int) -> _Plan | None:
         else:
             source[read] = ("init", ex.events[ex.threads[tid].events[k]].loc.name)
         moved = True
-    if not moved:
-        return None
-    out = _Plan.__new__(_Plan)
-    out.source = source
-    out.co_before = plan.co_before
-    return out
+    return plan.with_sources(source) if moved else None
 
 
 def _one_then_two(singles):

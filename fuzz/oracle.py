@@ -62,6 +62,12 @@ class Violation:
     at: int = 0                  # events in the graph when it was detected
 
 
+def lookup_finished(ex: Execution, seen: int) -> bool:
+    """Did a lookup end among the ghosts after the first ``seen``? Only then can
+    the oracle's answer change (every driver checks it only then)."""
+    return any(g[1][0] == "lookup" for g in ex.ghosts[seen:])
+
+
 def _read_of(val: Any) -> int | None:
     deps = getattr(val, "deps", None)
     return max(deps) if deps else None

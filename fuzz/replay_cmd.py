@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
 from models.scenario import count
 
@@ -27,14 +26,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
-    files = collect(args.paths)
+    per_path = [(p, collect([p])) for p in args.paths]
+    files = [f for _, found in per_path for f in found]
     if not files:
         raise UsageError(f"no corpus files under {' '.join(args.paths)}")
     bad = stale = ok = 0
-    for folder in args.paths:
+    for folder, found in per_path:
         # A folder named on the command line that holds no trace is a mistake
         # (a typo, the wrong checkout) even when other paths have some.
-        if Path(folder).is_dir() and not collect([folder]):
+        if not found:
             bad += 1
             if args.json:
                 print(json.dumps({"file": str(folder), "status": "error", "error": "no corpus files"}))

@@ -10,7 +10,6 @@ existed. The same text is printed by ``explore``, ``run`` and ``replay``.
 from __future__ import annotations
 
 from bisect import bisect_right
-from typing import Any
 
 from models.engine import Execution
 from models.events import Event, show_value
@@ -51,14 +50,12 @@ class Trace:
         starts = ex.step_starts
         # A commit is a ghost step of its own, taken first in its step (fences that
         # follow it in program order run in the same step): it belongs to the first
-        # step of its thread starting at its event position not already given one.
-        commits: dict[int, Any] = {}
-        for tid, payload, at in ex.ghosts:
-            if payload[0] == "commit":
-                s = next((s for s, lo in enumerate(starts)
-                          if lo == at and ex.step_tids[s] == tid and s not in commits), None)
-                if s is not None:
-                    commits[s] = payload
+        # step of its thread that starts at its event position.
+        first_step: dict[tuple[int, int], int] = {}
+        for s, lo in enumerate(starts):
+            first_step.setdefault((ex.step_tids[s], lo), s)
+        commits = {first_step[(tid, at)]: payload for tid, payload, at in ex.ghosts
+                   if payload[0] == "commit" and (tid, at) in first_step}
 
         def events(lo: int, hi: int) -> None:
             for eid in range(lo, min(hi, self.upto)):
@@ -150,9 +147,10 @@ def add_trace_arguments(p) -> None:
 def render_violation(v: Violation, ex: Execution, width: int | None = None) -> str:
     tr = Trace(ex, v.at)
     reader = ex.threads[v.reader].spec.name
+    # A use after free names the freed object in ``v.vma``, not a VMA.
+    on_vma = v.rule != USE_AFTER_FREE
     out = [f"VIOLATION: {v.rule}",
-           f"  {reader} lookup {v.lookup}" + ("" if v.rule == USE_AFTER_FREE else f" on {v.vma}")
-           + f": {v.detail}"]
+           f"  {reader} lookup {v.lookup}" + (f" on {v.vma}" if on_vma else "") + f": {v.detail}"]
     out.append("  values used, and the stores they came from:")
     fw = max([9] + [len(c.field) + 1 for c in v.consumed])
     for c in v.consumed:
@@ -162,11 +160,9 @@ def render_violation(v: Violation, ex: Execution, width: int | None = None) -> s
         out.append(f"    {c.field:<{fw}}= {_fmt(c.value):<18} read at #{read_step}, from {src}{stale}")
     out.append("  committed versions at that point:")
     for label, state in v.versions:
-        # A use after free names the freed object, not a VMA: show every VMA then.
-        vmas = [v.vma] if v.vma in state else sorted(state)
-        for name in vmas:
+        for name in [v.vma] if on_vma else sorted(state):     # every VMA's, after a free
             f = state[name]
-            where = "" if name == v.vma else f"{name}: "
+            where = "" if on_vma else f"{name}: "
             out.append(f"    {label}: {where}vm_file={_fmt(f.get('vm_file'))} (incarnation {f.get('incarnation')}), "
                        f"vm_pgoff={_fmt(f.get('vm_pgoff'))}, vm_start={_fmt(f.get('vm_start'))}")
     if v.wrapped:

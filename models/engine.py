@@ -117,7 +117,7 @@ class Thread:
 class Execution:
     """One run of a program: the execution graph so far and every thread's state."""
 
-    def __init__(self, threads: Sequence[ThreadSpec]):
+    def __init__(self, threads: Sequence[ThreadSpec], check_cache: dict | None = None):
         self.specs = tuple(threads)
         self.events: list[Event] = []
         self.rf: dict[int, int] = {}
@@ -129,7 +129,8 @@ class Execution:
         self.step_tids: list[int] = []            # the thread of each applied operation
         self.ghosts: list[tuple[int, Any]] = []    # (tid, payload) in execution order
         self._options_cache: dict[int, list[Option]] = {}
-        self.check_cache: dict = {}               # memory.check_extension verdicts, shared by forks
+        # memory.check_extension verdicts: shared by forks, and by a fuzzer's examples
+        self.check_cache: dict = {} if check_cache is None else check_cache
         self._has_gp = False
         for t in self.threads:
             t.gen = t.spec.body(*t.spec.args)
@@ -170,6 +171,13 @@ class Execution:
             self.path.append(Decision(kind, tid, len(opts), i))
         self.apply(tid, opts[i])
 
+    def schedule(self, ready: list[int], tid: int) -> None:
+        """Log that ``tid`` steps next, of the threads ``ready`` (``runnable()``): only
+        when more than one could, as an index into ``ready``. Every driver (``run``,
+        the fuzzer, replay, the shrinking pass) logs the thread choice here."""
+        if len(ready) > 1:
+            self.path.append(Decision("thread", -1, len(ready), ready.index(tid)))
+
     def run(self, chooser: Chooser, max_steps: int | None = None) -> "Execution":
         steps = 0
         while True:
@@ -184,8 +192,8 @@ class Execution:
                 k = chooser.choose("thread", -1, ready)
                 if not 0 <= k < len(ready):
                     raise ReplayDivergence(f"thread choice {k} out of range for {len(ready)}")
-                self.path.append(Decision("thread", -1, len(ready), k))
                 tid = ready[k]
+            self.schedule(ready, tid)
             self.step(tid, chooser)
             steps += 1
 
