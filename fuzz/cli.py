@@ -35,10 +35,17 @@ class _Parser(argparse.ArgumentParser):
         sys.exit(2)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The parser. Only the subcommand named in ``argv`` is imported (every one when
+    ``argv`` names none, e.g. ``--help``): ``vmafuzz litmus`` must not pay for
+    Hypothesis and the fuzzing machinery at start-up (issue 12, item 5)."""
+    chosen = next((a for a in (argv or []) if not a.startswith("-")), None)
     parser = _Parser(prog="vmafuzz", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name, (modname, help_) in SUBCOMMANDS.items():
+        if chosen in SUBCOMMANDS and name != chosen:
+            sub.add_parser(name, help=help_, description=help_)   # listed, never run
+            continue
         if importlib.util.find_spec(modname) is None:
             continue   # a subcommand whose module is not written yet
         p = sub.add_parser(name, help=help_, description=help_)
@@ -49,7 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     if not getattr(args, "_run", None):
         parser.print_help()
