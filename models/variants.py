@@ -271,12 +271,23 @@ class B_full_barriers(ProtocolB):
     full_barriers = True
 
 
+class B_as_merged(ProtocolB):
+    """find_active_uprobe_speculative() as merged: only vm_file is READ_ONCE; vm_pgoff,
+    vm_start and f_inode are plain reads, and the writer's vm_pgoff/vm_start stores
+    (and its own reads of them, under the lock) are plain C too."""
+
+    name = "B-as-merged"
+    description = "the merged code's markings: plain vm_pgoff, vm_start, f_inode reads; plain writer stores"
+    expected = "data race"
+    plain_fields = frozenset({"vm_pgoff", "vm_start", "f_inode"})
+
+
 SHIPPED: tuple[type[Protocol], ...] = (
     ProtocolA, A_no_wmb, A_swapped_loads, A_relaxed_mm_seq, A_no_rmb, A_no_recheck,
     A_narrow_seq, A_skip_vma_lock, A_full_barriers,
     ProtocolB, B_pre612, B_no_rmb, B_no_begin_wmb, B_release_begin, B_no_end_wmb,
     B_relaxed_begin, B_early_file_read, B_unlock_only_count, B_narrow_seq,
-    B_read_locked_change, B_kfree_file, B_early_rcu_unlock, B_full_barriers,
+    B_read_locked_change, B_kfree_file, B_early_rcu_unlock, B_full_barriers, B_as_merged,
 )
 
 BY_NAME = {cls.name: cls for cls in SHIPPED}
