@@ -18,6 +18,7 @@ this one engine.
 
 from __future__ import annotations
 
+import itertools
 from typing import Any, Callable, Iterable, Protocol, Sequence
 
 import attrs
@@ -94,9 +95,33 @@ class Option:
     """One way a thread's pending operation can execute."""
 
     kind: str                 # "rf" | "co" | "none"
-    src: int | None = None    # rf: the store read
+    src: int | None = None    # rf: the store read (None: a promise, see ``value``)
     pos: int | None = None    # co: index in the location's coherence order
     write: bool = True        # RMW: whether the write happens (cmpxchg success)
+    value: Any = None         # rf with src None: the promised value (load buffering)
+    fulfil: tuple = ()        # co: the open promises this store satisfies (their read eids)
+
+
+@attrs.frozen(slots=True)
+class Speculation:
+    """Load buffering: which values a load may read from a store that does not exist yet.
+
+    LKMM allows a load to read a store that comes later in another thread's
+    program order (``LB+poonceonces``: ``po | rf`` has a cycle). The engine adds
+    events in an interleaving, so such a load cannot find its store. Instead, a
+    load of ``loc`` by thread ``tid`` may *promise* a value from
+    ``values[loc][tid]`` (the values other threads may store there): the read
+    gets the value now and no ``rf`` edge. A later store of that value to
+    ``loc`` by another thread may fulfil the promise (the ``rf`` edge is added
+    then and ``memory.check`` judges the whole cycle, so out-of-thin-air
+    results, whose cycles run through dependencies, are refused like any other
+    ``hb`` cycle). A run that ends with a promise unfulfilled is no execution:
+    it counts as blocked. ``threads`` limits promises to threads that can store
+    afterwards (a load buffering cycle needs a store after the load).
+    """
+
+    values: Any               # Mapping[Loc, Mapping[int, tuple]]: loc -> tid -> values
+    threads: frozenset = frozenset()
 
 
 class Thread:
@@ -117,8 +142,11 @@ class Thread:
 class Execution:
     """One run of a program: the execution graph so far and every thread's state."""
 
-    def __init__(self, threads: Sequence[ThreadSpec], check_cache: dict | None = None):
+    def __init__(self, threads: Sequence[ThreadSpec], check_cache: dict | None = None,
+                 speculation: Speculation | None = None):
         self.specs = tuple(threads)
+        self.speculation = speculation
+        self.promises: dict[int, Any] = {}        # open promises: read eid -> value
         self.events: list[Event] = []
         self.rf: dict[int, int] = {}
         self.co: dict[Loc, list[int]] = {}
@@ -150,7 +178,13 @@ class Execution:
 
     @property
     def finished(self) -> bool:
-        return all(t.done for t in self.threads)
+        """Every thread done and every promised value read from a real store."""
+        return not self.promises and all(t.done for t in self.threads)
+
+    @property
+    def settled(self) -> bool:
+        """No load holds a promised value (every read so far has its store)."""
+        return not self.promises
 
     @property
     def blocked(self) -> bool:
@@ -233,10 +267,13 @@ class Execution:
                 depth -= 1
         return depth <= 0
 
-    def _try(self, new_events: list[Event], rf: dict[int, int], co_edit, newest: bool = False) -> bool:
+    def _try(self, new_events: list[Event], rf: dict[int, int], co_edit, newest: bool = False,
+             fulfil: tuple = ()) -> bool:
         """Would the graph plus these events, rf edges and coherence edit be consistent?
-        ``newest``: the events read the co-latest store / land at the end of co."""
-        if newest and self._newest_is_free(self.threads[new_events[0].tid]):
+        ``newest``: the events read the co-latest store / land at the end of co.
+        ``fulfil``: earlier reads (open promises) that now read a new store: their
+        new rf and fr edges can close cycles through them, so they count as new."""
+        if newest and not fulfil and self._newest_is_free(self.threads[new_events[0].tid]):
             return True
         events = self.events + new_events
         threads = [list(t.events) for t in self.threads]
@@ -249,7 +286,21 @@ class Execution:
             loc, order = co_edit
             co[loc] = order
         return memory.check_extension(memory.Graph(events, allrf, co, threads),
-                                      [e.eid for e in new_events], self.check_cache) is None
+                                      [e.eid for e in new_events] + list(fulfil),
+                                      self.check_cache) is None
+
+    def _fulfil_sets(self, tid: int, loc: Loc, value: Any) -> list[tuple]:
+        """The ways a new store of ``value`` to ``loc`` by ``tid`` may satisfy open
+        promises: none first (so the first option is the one without load
+        buffering), then every non-empty set of matching promises of other threads."""
+        if not self.promises:
+            return [()]
+        match = [r for r, v in self.promises.items()
+                 if v == value and self.events[r].loc == loc and self.events[r].tid != tid]
+        sets: list[tuple] = [()]
+        for k in range(1, len(match) + 1):
+            sets.extend(itertools.combinations(match, k))
+        return sets
 
     # ------------------------------------------------------------------
     # options: what memory.check allows for a thread's pending operation
@@ -289,18 +340,29 @@ class Execution:
                 ev = self._read_event(t, op, ref, eid, self.events[w].value)
                 if self._try([ev], {eid: w}, None, newest=w == order[-1]):
                     opts.append(Option("rf", src=w))
+            spec = self.speculation
+            if spec is not None and isinstance(op, Load) and t.tid in spec.threads:
+                # Promises come after every existing store: shrinking toward
+                # option 0 shrinks toward sequential consistency.
+                for v in spec.values.get(loc, {}).get(t.tid, ()):
+                    ev = self._read_event(t, op, ref, eid, v)
+                    if self._try([ev], {}, None, newest=True):
+                        opts.append(Option("rf", value=v))
             return opts
         if isinstance(op, Store):
             ref, loc, eid, order, floor = self._prepare(t, op)
             ev = self._write_event(t, op.tag, ref, eid, op.value, op.label, op.ghost, deps_of(op.value),
                                    extra=(UL,) if op.unlock else ())
             opts = []
+            sets = self._fulfil_sets(t.tid, loc, ev.value)
             for pos in range(len(order), floor, -1):
                 if pos < len(order) and self.events[order[pos]].rmw is not None:
                     continue   # never between an RMW's read and its write (atomic)
                 new_order = order[:pos] + [eid] + order[pos:]
-                if self._try([ev], {}, (loc, new_order), newest=pos == len(order)):
-                    opts.append(Option("co", pos=pos))
+                for rs in sets:
+                    if self._try([ev], {r: eid for r in rs}, (loc, new_order),
+                                 newest=pos == len(order), fulfil=rs):
+                        opts.append(Option("co", pos=pos, fulfil=rs))
             return opts
         if isinstance(op, Rmw):
             ref, loc, eid, order, floor = self._prepare(t, op)
@@ -319,12 +381,16 @@ class Execution:
                     wev = evs[-1] if evs[-1].kind == "W" else evs[-2]
                     new_order = order[:pos + 1] + [wev.eid] + order[pos + 1:]
                     rid = wev.rmw
-                    ok = self._try(evs, {rid: w}, (loc, new_order), newest=pos == len(order) - 1)
+                    for rs in self._fulfil_sets(t.tid, loc, wev.value):
+                        rf = {rid: w}
+                        rf.update((r, wev.eid) for r in rs)
+                        if self._try(evs, rf, (loc, new_order), newest=pos == len(order) - 1,
+                                     fulfil=rs):
+                            opts.append(Option("rf", src=w, write=True, fulfil=rs))
                 else:
-                    rid = evs[0].eid
-                    ok = self._try(evs, {rid: w}, None, newest=pos == len(order) - 1)
-                if ok:
-                    opts.append(Option("rf", src=w, write=writes))
+                    rid = next(e.eid for e in evs if e.kind == "R")
+                    if self._try(evs, {rid: w}, None, newest=pos == len(order) - 1):
+                        opts.append(Option("rf", src=w, write=False))
             return opts
         if isinstance(op, Ghost):
             return [Option("none")]
@@ -411,7 +477,13 @@ class Execution:
         self._options_cache.clear()
         self.step_starts.append(eid)
         self.step_tids.append(tid)
-        if isinstance(op, (Load, LockRead)):
+        if isinstance(op, Load) and opt.src is None:
+            # A promise (load buffering): the value now, its store later (Speculation).
+            ref = as_locref(op.target)
+            self._add(self._read_event(t, op, ref, eid, opt.value))
+            self.promises[eid] = opt.value
+            result = (opt.value, frozenset({eid}))
+        elif isinstance(op, (Load, LockRead)):
             ref = as_locref(op.target)
             w = opt.src
             value = self.events[w].value
@@ -432,6 +504,7 @@ class Execution:
                                    extra=(UL,) if op.unlock else ())
             self._add(ev)
             self.co[ref.loc].insert(opt.pos, eid)
+            self._fulfil(opt.fulfil, eid)
             result = None
         elif isinstance(op, Rmw):
             ref = as_locref(op.target)
@@ -447,6 +520,7 @@ class Execution:
                 elif e.kind == "W":
                     order = self.co[ref.loc]
                     order.insert(order.index(w) + 1, e.eid)
+                    self._fulfil(opt.fulfil, e.eid)
             if op.returns == "old":
                 result = (old, frozenset({rid}))
             elif op.returns == "new":
@@ -461,6 +535,12 @@ class Execution:
         else:
             raise ModelError(f"cannot apply {op!r}")
         self._advance(t, result)
+
+    def _fulfil(self, reads: tuple, store: int) -> None:
+        """The promised reads ``reads`` read ``store`` from now on."""
+        for r in reads:
+            self.rf[r] = store
+            del self.promises[r]
 
     def _advance(self, t: Thread, result, first: bool = False) -> None:
         """Resume the thread with the result of its last operation, running fences
@@ -517,6 +597,8 @@ class Execution:
         new._options_cache = {}
         new.check_cache = self.check_cache
         new._has_gp = self._has_gp
+        new.speculation = self.speculation
+        new.promises = dict(self.promises)
         new.threads = []
         for old in self.threads:
             t = Thread(old.tid, old.spec)
@@ -542,7 +624,10 @@ class Execution:
         for t in self.threads:
             for i, e in enumerate(t.events):
                 ident[e] = (t.tid, i)
-        reads = tuple(tuple(ident[self.rf[e]] if e in self.rf else None for e in t.events)
+        promises = self.promises
+        reads = tuple(tuple(ident[self.rf[e]] if e in self.rf else
+                            ("promise", promises[e]) if e in promises else None
+                            for e in t.events)
                       for t in self.threads)
         co = tuple(sorted((loc.name, tuple(ident[e] for e in order)) for loc, order in self.co.items()))
         # Ghost steps matter in their order (a commit before or after a lookup), and

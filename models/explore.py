@@ -14,7 +14,7 @@ from typing import Callable, Iterator
 
 import attrs
 
-from .engine import Decision, Execution
+from .engine import Decision, Execution, Speculation
 
 
 @attrs.define
@@ -28,13 +28,15 @@ class ExploreStats:
 
 def explore(root: Execution, stats: ExploreStats | None = None,
             max_states: int | None = None, prune: Callable[[Execution], bool] | None = None,
-            breadth_first: bool = False) -> Iterator[Execution]:
+            breadth_first: bool = False,
+            leaf: Callable[[Execution], None] | None = None) -> Iterator[Execution]:
     """Yield every distinct finished execution reachable from ``root``.
 
     ``prune(ex)`` is called once on every state; True means: do not explore
     below it (the protocol checker uses it to stop at a violation).
     ``breadth_first`` visits states in order of steps taken, so the first
-    violating state found is one with the fewest steps.
+    violating state found is one with the fewest steps. ``leaf(ex)`` is called on
+    every state where no thread can go on (finished or blocked).
     """
     stats = stats if stats is not None else ExploreStats()
     t0 = time.perf_counter()
@@ -49,6 +51,8 @@ def explore(root: Execution, stats: ExploreStats | None = None,
                 continue
             ready = ex.runnable()
             if not ready:
+                if leaf is not None:
+                    leaf(ex)
                 if ex.finished:
                     stats.executions += 1
                     yield ex
@@ -77,3 +81,86 @@ def explore(root: Execution, stats: ExploreStats | None = None,
                 stack.append(child)
     finally:
         stats.seconds = time.perf_counter() - t0
+
+
+MAX_PASSES = 6
+
+
+class ValuesDidNotSettle(Exception):
+    """Load buffering: the stored values kept growing pass after pass."""
+
+
+def explore_load_buffering(make_root: Callable[[Speculation | None], Execution],
+                           stats: ExploreStats | None = None,
+                           max_states: int | None = None) -> Iterator[tuple[int, Execution]]:
+    """Every execution, load buffering included: yields ``(pass, execution)``.
+
+    A promise (``engine.Speculation``) needs the values other threads may store.
+    Pass 0 explores without promises and records, in every final or blocked state,
+    which thread stored which value where. If some thread both loads and stores
+    (a ``po | rf`` cycle needs one on each side), the next pass lets those threads'
+    loads promise the values other threads stored, and records again; passes go on
+    until a pass stores nothing new, whose executions are the answer. So a caller
+    must forget what earlier pass numbers gave. Values only come from stores that
+    some explored run really made, so a speculated value can never appear out of
+    thin air; dependencies on speculated values are judged by ``memory.check``.
+    """
+    stats = stats if stats is not None else ExploreStats()
+    spec: Speculation | None = None
+    for n in range(MAX_PASSES):
+        seen = _StoreLog()
+        one = ExploreStats()
+        for ex in explore(make_root(spec), one, max_states=max_states, leaf=seen.add):
+            yield n, ex
+        stats.states, stats.executions, stats.blocked = one.states, one.executions, one.blocked
+        stats.seconds += one.seconds
+        stats.truncated = one.truncated
+        if one.truncated:
+            return
+        nxt = seen.speculation()
+        if nxt is None or (spec is not None and nxt == spec):
+            return
+        spec = nxt
+    raise ValuesDidNotSettle(f"stored values still growing after {MAX_PASSES} passes")
+
+
+class _StoreLog:
+    """Which thread stored which values to which location, and which threads load."""
+
+    def __init__(self) -> None:
+        self.stores: dict = {}          # loc -> {tid: set of values}
+        self.loaders: set[int] = set()
+
+    def add(self, ex: Execution) -> None:
+        for e in ex.events:
+            if e.tid < 0 or e.kind == "F":
+                continue
+            if e.kind == "W":
+                self.stores.setdefault(e.loc, {}).setdefault(e.tid, set()).add(e.value)
+            elif not e.loc.lock:
+                self.loaders.add(e.tid)
+
+    def speculation(self) -> Speculation | None:
+        writers = {tid for per in self.stores.values() for tid in per}
+        threads = frozenset(writers & self.loaders)
+        if not threads:
+            return None
+        values = {}
+        for loc, per in self.stores.items():
+            by_tid = {}
+            for tid in threads:
+                vals = set()
+                for other, vs in per.items():
+                    if other != tid:
+                        vals |= vs
+                if vals:
+                    by_tid[tid] = tuple(sorted(vals, key=_value_key))
+            if by_tid:
+                values[loc] = by_tid
+        if not values:
+            return None
+        return Speculation(values, threads)
+
+
+def _value_key(v) -> tuple:
+    return (type(v).__name__, repr(v))

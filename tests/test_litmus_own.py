@@ -12,10 +12,6 @@ from models import litmus
 HERE = Path(__file__).parent / "litmus"
 FILES = sorted(HERE.glob("*.litmus"))
 
-# Outcomes that need a po|rf cycle (load buffering): the engine adds events in an
-# interleaving and a load reads only stores that exist, so it cannot build them
-# (docs/memory-model.md, "Known gaps"). strict: the day it matches, this must go.
-NEEDS_PO_RF_CYCLE = {"lb-once"}
 
 
 def test_there_are_enough_own_tests():
@@ -23,9 +19,7 @@ def test_there_are_enough_own_tests():
 
 
 @pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
-def test_own_litmus_verdict(path, request):
-    if path.stem in NEEDS_PO_RF_CYCLE:
-        request.applymarker(pytest.mark.xfail(strict=True, reason="po|rf cycle: load buffering"))
+def test_own_litmus_verdict(path):
     prog = litmus.parse_file(str(path))
     assert prog.result in ("Never", "Sometimes", "Always"), "every own test states its verdict"
     result = litmus.run(prog)
