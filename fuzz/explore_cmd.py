@@ -11,7 +11,7 @@ from models.variants import SHIPPED, VariantError, resolve
 
 from .cli import UsageError
 from .exhaustive import check_variant
-from .report import add_trace_arguments, render_trace, render_violation
+from .report import add_trace_arguments, render_race, render_trace, render_violation
 
 
 def add_scenario_arguments(p: argparse.ArgumentParser) -> None:
@@ -92,10 +92,22 @@ def run_explore(args) -> int:
             if not args.no_trace:
                 print(render_trace(result.execution, result.violation.at, args.columns))
             print(render_violation(result.violation, result.execution, width or None))
+        if result.race is not None:
+            # Shown after the violation when there is one: the race is a finding
+            # of its own, and never hides the broken invariant.
+            ex = result.race_execution
+            also = "also " if result.violation is not None else ""
+            print(f"  {also}a data race, shortest trace: {ex.steps} steps")
+            if not args.no_trace:
+                print(render_trace(ex, result.race.at, args.columns))
+            print(render_race(result.race, ex))
+            if result.violation is None and s.truncated:
+                print(f"  stopped after --max-states {args.max_states}: "
+                      f"no verdict on the intact-VMA invariant")
         elif result.verdict == "incomplete":
             print(f"  stopped after --max-states {args.max_states}: no verdict")
     sys.stdout.flush()
-    return {"holds": 0, "violated": 1, "incomplete": 3}[result.verdict]
+    return {"holds": 0, "violated": 1, "data race": 1, "incomplete": 3}[result.verdict]
 
 
 add_arguments = add_explore_arguments

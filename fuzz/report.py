@@ -12,10 +12,10 @@ from __future__ import annotations
 from bisect import bisect_right
 
 from models.engine import Execution
-from models.events import Event, show_value
+from models.events import PLAIN, Event, show_value
 from models.kernel import StoreGhost
 
-from .oracle import USE_AFTER_FREE, Violation
+from .oracle import USE_AFTER_FREE, DataRace, Violation
 
 
 def _fmt(v) -> str:
@@ -170,4 +170,42 @@ def render_violation(v: Violation, ex: Execution, width: int | None = None) -> s
                           for e in v.wrapped)
         bits = f" ({width}-bit counters)" if width else ""
         out.append(f"  a sequence count WRAPPED around{bits}: a value came back at {where}")
+    return "\n".join(out)
+
+
+def race_accesses(r: DataRace, ex: Execution) -> list[dict]:
+    """Both racing accesses: thread, step, primitive, location, value (and, for a
+    load, the store it read), earlier step first. The --json form of a race."""
+    tr = Trace(ex, r.at)
+    out = []
+    for eid in (r.first, r.second):
+        ev = ex.events[eid]
+        src = ex.rf.get(eid)
+        out.append({"thread": ex.threads[ev.tid].spec.name, "tid": ev.tid,
+                    "step": tr.step_of(eid), "access": "read" if ev.kind == "R" else "write",
+                    "primitive": ev.label, "location": ev.loc.name, "value": _fmt(ev.value),
+                    "plain": PLAIN in ev.tags,
+                    "read_from": tr.describe_store(src) if ev.kind == "R" and src is not None
+                    else None})
+    return out
+
+
+def render_race(r: DataRace, ex: Execution) -> str:
+    """The data-race finding: both accesses as the trace prints them, with their
+    threads and steps."""
+    tr = Trace(ex, r.at)
+    names = [t.spec.name for t in ex.threads]
+    width = max(len(n) for n in names) + 2
+    loc = ex.events[r.first].loc.name
+    out = [f"DATA RACE: {loc}",
+           "  two accesses to the same location from different threads, at least one a plain"
+           " access and one a write,",
+           "  that LKMM does not order (herd7 would print Flag data-race):"]
+    for eid in (r.first, r.second):
+        ev = ex.events[eid]
+        step = f"#{tr.step_of(eid)}"
+        marked = "plain" if PLAIN in ev.tags else "marked"
+        out.append(f"  {step:>5}  {names[ev.tid]:<{width}}{tr._op_text(ev)}   ({marked})")
+    if r.more:
+        out.append(f"  ({r.more} more racing pair{'s' if r.more > 1 else ''} in this execution)")
     return "\n".join(out)
