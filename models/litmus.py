@@ -31,7 +31,7 @@ import attrs
 from . import ops
 from .engine import Execution, ModelError, ThreadSpec
 from .events import Loc, LocRef, Val, deps_of, raw
-from .explore import ExploreStats, explore
+from .explore import ExploreStats, ValuesDidNotSettle, explore_load_buffering
 
 
 class LitmusError(Exception):
@@ -54,7 +54,7 @@ class Tok:
     col: int
 
 
-_PUNCT = ("/\\", "\\/", "->", "&&", "||", "==", "!=", "<=", ">=", "<<", ">>",
+_PUNCT = ("/\\", "\\/", "->", "&&", "||", "==", "=>", "!=", "<=", ">=", "<<", ">>",
           "{", "}", "(", ")", "[", "]", ";", ",", "=", "*", "&", "+", "-", "!", "~",
           "<", ">", "|", "^", "%", "/", ":", ".", "?")
 _ID = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -63,11 +63,13 @@ _WS = re.compile(r"[ \t\r\f\v]+")
 
 
 def tokenize(text: str, path: str) -> tuple[list[Tok], list[str]]:
-    """Tokens and the text of every ``(* *)`` comment. ``(*`` opens a comment only
-    outside braces, so that ``(*x)`` in a thread body stays C."""
+    """Tokens and the text of every ``(* *)`` comment. ``(*`` opens a comment
+    anywhere except inside a thread body, where ``(*x)`` is C (herd7 reads it so
+    too); the first brace block, the init block, is not C and takes comments."""
     toks: list[Tok] = []
     comments: list[str] = []
     i, line, bol, depth, n = 0, 1, 0, 0, len(text)
+    blocks = 0      # top-level brace blocks opened so far: 1 is the init block
     while i < n:
         c = text[i]
         col = i - bol + 1
@@ -85,7 +87,7 @@ def tokenize(text: str, path: str) -> tuple[list[Tok], list[str]]:
             i = n if j < 0 else j
             continue
         for opener, closer in (("/*", "*/"), ("(*", "*)")):
-            if text.startswith(opener, i) and (opener == "/*" or depth == 0):
+            if text.startswith(opener, i) and (opener == "/*" or depth == 0 or blocks == 1):
                 j = text.find(closer, i + 2)
                 if j < 0:
                     raise LitmusError(path, line, col, f"unterminated comment {opener}")
@@ -118,6 +120,8 @@ def tokenize(text: str, path: str) -> tuple[list[Tok], list[str]]:
             for p in _PUNCT:
                 if text.startswith(p, i):
                     toks.append(Tok("op", p, line, col))
+                    if p == "{" and depth == 0:
+                        blocks += 1
                     depth += {"{": 1, "}": -1}.get(p, 0)
                     i += len(p)
                     break
@@ -201,10 +205,17 @@ class If:
 
 # conditions
 @attrs.frozen(slots=True)
+class CKey:
+    """The right side of ``0:r1=1:r4`` or ``0:r0=[y]``: another register's or
+    location's final value (a bare ``y`` on the right is y's address instead)."""
+
+    key: str
+
+
+@attrs.frozen(slots=True)
 class CAtom:
     key: str         # "0:r1" or "[x]"
-    value: Any       # int or a location name (str)
-    negated: bool = False
+    value: Any       # an int, a location name (str: its address) or a CKey
 
 
 @attrs.frozen(slots=True)
@@ -214,7 +225,7 @@ class CNot:
 
 @attrs.frozen(slots=True)
 class CJoin:
-    op: str          # "/\\" (and) or "\\/" (or)
+    op: str          # "/\\" (and), "\\/" (or) or "=>" (implies, two arguments)
     args: tuple
 
 
@@ -413,6 +424,10 @@ class _Parser:
         cond = self._prop()
         if self.tok.kind != "eof":
             raise self.err(f"unexpected {self.tok.text!r} after the condition")
+        for tid, _reg, _v, t in reg_init:
+            if tid >= len(threads):
+                raise self.err(f"the init block names thread P{tid}, which does not exist", t)
+        reg_init = [(tid, reg, v) for tid, reg, v, _t in reg_init]
         prog = Program(self.path, name, result, tuple(locs), tuple(reg_init), tuple(threads),
                        tuple(locations), filt, quant, cond)
         return prog
@@ -429,43 +444,58 @@ class _Parser:
 
     def _type(self) -> tuple[list[str], int]:
         words = []
-        while self.tok.kind == "id" and self.tok.text in _TYPE_WORDS:
-            words.append(self.take().text)
+        while self.tok.kind == "id":
+            if self.tok.text in _TYPE_WORDS:
+                words.append(self.take().text)
+            elif self.tok.text == "struct" and self.toks[self.i + 1].text == "srcu_struct":
+                self.take()             # struct srcu_struct: the one struct LKMM knows
+                words.append(self.take().text)
+            else:
+                break
         stars = 0
         while self.accept("*"):
             stars += 1
         return words, stars
 
     def _init_block(self):
+        """``{ int x; int *p=&x; y=z; spinlock_t l; int *1:r1; 0:r0=x; }``.
+
+        A name on the right of ``=`` (with or without ``&``) is the address of that
+        location; herd7 creates a location named only there (initial value 0)."""
         locs: dict[str, tuple[Any, bool, Tok]] = {}
-        reg_init = []
+        reg_init: list[tuple[int, str, Any, Tok]] = []
+        targets: list[str] = []          # every name used as an address
         while not self.accept("}"):
             if self.accept(";"):
                 continue
             words, _ = self._type()
-            if self.tok.kind == "num":      # 0:r0=1
-                tid = int(self.take().text)
+            if self.tok.kind == "num":      # 0:r0=1, or a typed register: int *1:r1;
+                tid_tok = self.take()
                 self.expect(":")
                 reg = self.ident("a register name")
-                self.expect("=")
-                reg_init.append((tid, reg.text, self._init_value(), reg))
+                value: Any = 0
+                if self.accept("="):
+                    value = self._init_value()
+                reg_init.append((int(tid_tok.text), reg.text, value, tid_tok))
             else:
                 nt = self.ident("a location name in the init block")
                 if nt.text in _UNSUPPORTED_KEYWORDS:
                     raise self.err(f"unsupported construct {nt.text!r} in the init block", nt)
-                value: Any = 0
+                if self.at("[") or self.at("."):
+                    raise self.err(f"unsupported construct {self.tok.text!r} in the init block")
+                value = 0
                 if self.accept("="):
                     value = self._init_value()
                 locs[nt.text] = (value, "spinlock_t" in words, nt)
+            if isinstance(value, str):
+                targets.append(value)
             if not self.at("}"):
                 self.expect(";", "after an initialisation")
-        names = set(locs)
-        for n, (value, _lock, nt) in locs.items():
-            if isinstance(value, str) and value not in names:
-                # herd: a name on the right is a location; it must be one.
-                raise self.err(f"{value!r} is not a declared location", nt)
+        for name in targets:
+            if name not in locs:
+                locs[name] = (0, False, None)
         return [(n, v, lk) for n, (v, lk, _t) in locs.items()], [
-            (tid, reg, value) for tid, reg, value, _t in reg_init]
+            (tid, reg, value, t) for tid, reg, value, t in reg_init]
 
     def _init_value(self) -> Any:
         if self.accept("&"):
@@ -521,6 +551,9 @@ class _Parser:
             return []
         if self.accept("{"):
             return self._block_rest()
+        if t.kind == "id" and (t.text in _TYPE_WORDS or (
+                t.text == "struct" and self.toks[self.i + 1].text == "srcu_struct")):
+            return self._declaration()
         if t.kind == "id" and t.text in _UNSUPPORTED_KEYWORDS:
             raise self.err(f"unsupported construct {t.text!r}")
         if self.accept("if"):
@@ -532,8 +565,6 @@ class _Parser:
             if self.accept("else"):
                 other = self._statement()
             return [If(cond, tuple(then), tuple(other), pos)]
-        if t.kind == "id" and t.text in _TYPE_WORDS:
-            return self._declaration()
         if self.at("*"):
             target = self._unary()
             self.expect("=", "(a plain store)")
@@ -576,10 +607,15 @@ class _Parser:
         return out
 
     def _use(self, t: Tok) -> None:
+        """A name that is not a parameter is a register; herd7 needs no declaration
+        for it and starts it at 0 (or at the init block's value)."""
         if self.tok.kind == "eof":      # a name cut short by a truncated file
             raise self.err("unexpected end of file")
+        if t.text in PRIMITIVES or t.text in _UNSUPPORTED_KEYWORDS:
+            raise self.err(f"{t.text!r} cannot be a register name", t)
         if t.text not in self._scope:
-            raise self.err(f"undeclared register {t.text!r}", t)
+            self._scope.add(t.text)
+            self._registers.append(t.text)
 
     # -- expressions (C precedence) --
     _LEVELS = (("||",), ("&&",), ("|",), ("^",), ("&",), ("==", "!="), ("<", "<=", ">", ">="),
@@ -662,20 +698,33 @@ class _Parser:
         return Call(t.text, tuple(args), pos)
 
     # -- conditions --
+    # herd7's precedence, loosest first: ``=>``, ``\\/``, ``/\\``, then ``~``/``not``.
+    # Nested joins of one kind are flattened, as herd7 prints them.
     def _prop(self) -> Any:
-        args = [self._conj()]
-        while self.accept("\\/"):
-            args.append(self._conj())
-        return args[0] if len(args) == 1 else CJoin("\\/", tuple(args))
+        left = self._disj()
+        if self.accept("=>"):
+            return CJoin("=>", (left, self._prop()))
+        return left
+
+    def _disj(self) -> Any:
+        return self._join("\\/", self._conj)
 
     def _conj(self) -> Any:
-        args = [self._cunary()]
-        while self.accept("/\\"):
-            args.append(self._cunary())
-        return args[0] if len(args) == 1 else CJoin("/\\", tuple(args))
+        return self._join("/\\", self._cunary)
+
+    def _join(self, op: str, part: Callable[[], Any]) -> Any:
+        args = [part()]
+        while self.accept(op):
+            args.append(part())
+        if len(args) == 1:
+            return args[0]
+        flat: list = []
+        for a in args:
+            flat.extend(a.args if isinstance(a, CJoin) and a.op == op else (a,))
+        return CJoin(op, tuple(flat))
 
     def _cunary(self) -> Any:
-        if self.accept("~"):
+        if self.accept("~") or self.accept("not"):
             return CNot(self._cunary())
         if self.accept("("):
             p = self._prop()
@@ -687,7 +736,7 @@ class _Parser:
             return CConst(False)
         key = self._cond_key()
         if self.accept("!="):
-            return CAtom(key, self._cond_value(), negated=True)
+            return CNot(CAtom(key, self._cond_value()))
         self.expect("=", "in the condition")
         return CAtom(key, self._cond_value())
 
@@ -707,6 +756,8 @@ class _Parser:
         return f"[{nt.text}]"
 
     def _cond_value(self) -> Any:
+        if self.tok.kind == "num" and self.toks[self.i + 1].text == ":" or self.at("["):
+            return CKey(self._cond_key())       # 0:r1=1:r4, [x]=[y]
         neg = self.accept("-")
         if self.tok.kind == "num":
             v = int(self.take().text, 0)
@@ -721,16 +772,13 @@ class _Parser:
 def parse(text: str, path: str = "<litmus>") -> Program:
     p = _Parser(text, path)
     prog = p.program()
-    regs = {f"{th.tid}:{r}" for th in prog.threads for r in (*th.registers, *(n for n, _ in th.params))}
     shared = {n for n, _, _ in prog.locs} | {n for th in prog.threads for n, _ in th.params}
     for key, tok in p._cond_tokens:
         if key.startswith("[") and key[1:-1] not in shared:
             raise LitmusError(path, tok.line, tok.col, f"unknown location {key[1:-1]!r}")
-        if not key.startswith("[") and key not in regs:
-            raise LitmusError(path, tok.line, tok.col, f"undeclared register {key!r}")
-    for tid, reg, _v in prog.reg_init:
-        if f"{tid}:{reg}" not in regs:
-            raise LitmusError(path, 1, 1, f"init block sets {tid}:{reg}, which thread P{tid} does not declare")
+        # A register the thread never mentions is 0 at the end (herd7 prints it so).
+        if not key.startswith("[") and int(key.split(":")[0]) >= len(prog.threads):
+            raise LitmusError(path, tok.line, tok.col, f"register {key!r} of a thread that does not exist")
     return prog
 
 
@@ -755,29 +803,37 @@ class _Raise(Exception):
         self.pos, self.msg = pos, msg
 
 
+class LitmusLoc(Loc):
+    """A litmus test's shared location. Equal and hashed by name alone: a test's
+    names are unique, and pointer initialisers may be circular (``p=q; q=p;``),
+    which ``Loc``'s field-wise equality would follow for ever. The initial value is
+    set once, after every location of the test exists."""
+
+    __slots__ = ()
+
+    def __eq__(self, other: object) -> bool:
+        return self is other or (isinstance(other, LitmusLoc) and other.name == self.name)
+
+    def __ne__(self, other: object) -> bool:
+        return not self == other
+
+    def __hash__(self) -> int:
+        return hash(self.name)
+
+
 def _make_locations(prog: Program) -> dict[str, Loc]:
-    """One ``Loc`` per shared name: the init block's, plus every thread parameter
-    herd creates implicitly (initial value 0). Pointer initialisers (``int *p=y;``)
-    hold the target ``Loc``; they are built after their targets."""
+    """One ``Loc`` per shared name: the init block's (pointer targets included),
+    plus every thread parameter herd creates implicitly (initial value 0). A pointer
+    initialiser (``int *p=&y;``, ``p=y;``) holds the target ``Loc``."""
     decl = {n: (init, lock) for n, init, lock in prog.locs}
     for th in prog.threads:
         for name, lock in th.params:
             init, was_lock = decl.get(name, (0, False))
             decl[name] = (init, was_lock or lock)
-    out: dict[str, Loc] = {}
-    pending = dict(decl)
-    while pending:
-        progress = False
-        for name, (init, lock) in list(pending.items()):
-            if isinstance(init, str):
-                if init not in out:
-                    continue
-                init = out[init]
-            out[name] = Loc(name, init, lock=lock)
-            del pending[name]
-            progress = True
-        if not progress:
-            raise LitmusError(prog.path, 1, 1, f"circular pointer initialisers: {sorted(pending)}")
+    out: dict[str, Loc] = {name: LitmusLoc(name, 0, lock=lock) for name, (_i, lock) in decl.items()}
+    for name, (init, _lock) in decl.items():
+        if init != 0:
+            object.__setattr__(out[name], "init", out[init] if isinstance(init, str) else init)
     return out
 
 
@@ -964,11 +1020,12 @@ class LitmusResult:
     observation: str            # Never | Sometimes | Always
     seconds: float
     result: str | None          # the doc comment's Result: word
+    flags: tuple = ()           # herd7's flags (data-race, ...): raised by some execution
 
 
 def _keys_of(prop: Any) -> list[str]:
     if isinstance(prop, CAtom):
-        return [prop.key]
+        return [prop.key, prop.value.key] if isinstance(prop.value, CKey) else [prop.key]
     if isinstance(prop, CNot):
         return _keys_of(prop.arg)
     if isinstance(prop, CJoin):
@@ -976,30 +1033,52 @@ def _keys_of(prop: Any) -> list[str]:
     return []
 
 
+def _same(a: Any, b: Any) -> bool:
+    """herd7's equality of final values: a pointer equals only the same address."""
+    if isinstance(a, Loc) or isinstance(b, Loc):
+        return isinstance(a, Loc) and isinstance(b, Loc) and a.name == b.name
+    return a == b
+
+
 def _holds(prop: Any, state: dict[str, Any]) -> bool:
     if isinstance(prop, CAtom):
-        v = state[prop.key]
         want = prop.value
-        eq = (isinstance(v, Loc) and v.name == want) if isinstance(want, str) else (
-            not isinstance(v, Loc) and v == want)
-        return eq != prop.negated
+        if isinstance(want, CKey):
+            return _same(state[prop.key], state[want.key])
+        v = state[prop.key]
+        if isinstance(want, str):
+            return isinstance(v, Loc) and v.name == want
+        return _same(v, want)
     if isinstance(prop, CNot):
         return not _holds(prop.arg, state)
     if isinstance(prop, CJoin):
+        if prop.op == "=>":
+            return not _holds(prop.args[0], state) or _holds(prop.args[1], state)
         test = all if prop.op == "/\\" else any
         return test(_holds(a, state) for a in prop.args)
     return prop.value
 
 
-def show_prop(prop: Any, top: bool = True) -> str:
-    """herd's rendering: ``x=1`` becomes ``[x]=1``, one pair of parentheses outside."""
+# How tightly each join binds (herd7): an argument binding looser than its join
+# is printed in parentheses.
+_BINDS = {"=>": 0, "\\/": 1, "/\\": 2}
+
+
+def show_prop(prop: Any, top: bool = True, around: int = 0) -> str:
+    """herd7's rendering: ``x=1`` becomes ``[x]=1``, ``~a`` and ``a!=v`` become
+    ``not (a=v)``, one pair of parentheses outside."""
     if isinstance(prop, CAtom):
-        s = f"{prop.key}{'!=' if prop.negated else '='}{prop.value}"
+        v = prop.value
+        s = f"{prop.key}={v.key if isinstance(v, CKey) else v}"
     elif isinstance(prop, CNot):
-        s = "~" + show_prop(prop.arg, False)
+        s = f"not ({show_prop(prop.arg, False)})"
     elif isinstance(prop, CJoin):
-        s = f" {prop.op} ".join(show_prop(a, False) for a in prop.args)
-        s = s if top else f"({s})"
+        binds = _BINDS[prop.op]
+        # "=>" takes parentheses around a nested "=>" on either side.
+        inner = binds + 1 if prop.op == "=>" else binds
+        s = f" {prop.op} ".join(show_prop(a, False, inner) for a in prop.args)
+        if binds < around:
+            s = f"({s})"
     else:
         s = "true" if prop.value else "false"
     return f"({s})" if top else s
@@ -1039,13 +1118,22 @@ def run(prog: Program, max_states: int | None = None) -> LitmusResult:
         if locs[name].lock:
             raise LitmusError(prog.path, 1, 1, f"condition reads spinlock {name!r}")
     keys = sorted(dict.fromkeys([*_keys_of(prog.condition), *prog.locations]), key=_key_order)
+    # A register the thread never mentions is 0 at the end (herd7).
+    unset = {k: 0 for k in (*keys, *_keys_of(prog.filter)) if not k.startswith("[")}
+    flags_of = _flags_function()
+    flags: set[str] = set()
     stats = ExploreStats()
     states: set[tuple] = set()
     pos = neg = 0
+    current = 0
     try:
-        root = Execution(specs)
-        for ex in explore(root, stats, max_states=max_states):
-            full: dict[str, Any] = {}
+        runs = explore_load_buffering(lambda spec: Execution(specs, speculation=spec),
+                                      stats, max_states=max_states)
+        for n, ex in runs:
+            if n != current:      # a later pass with load buffering: start again
+                current, states, pos, neg = n, set(), 0, 0
+                flags = set()
+            full: dict[str, Any] = dict(unset)
             for t in ex.threads:
                 for reg, v in t.result.items():
                     full[f"{t.tid}:{reg}"] = v
@@ -1053,11 +1141,16 @@ def run(prog: Program, max_states: int | None = None) -> LitmusResult:
                 full[f"[{name}]"] = ex.final_value(loc)
             if prog.filter is not None and not _holds(prog.filter, full):
                 continue
+            if flags_of is not None:
+                # herd7 raises a flag when one execution the filter keeps raises it.
+                flags |= flags_of(ex.graph())
             states.add(tuple(full[k] for k in keys))
             if _holds(prog.condition, full):
                 pos += 1
             else:
                 neg += 1
+    except ValuesDidNotSettle as exc:
+        raise LitmusError(prog.path, 1, 1, str(exc)) from None
     except ModelError as exc:
         cause = exc.__cause__
         if isinstance(cause, _Raise):
@@ -1071,7 +1164,14 @@ def run(prog: Program, max_states: int | None = None) -> LitmusResult:
     return LitmusResult(
         prog.name, prog.quantifier, f"{prog.quantifier} {show_prop(prog.condition)}",
         tuple(keys), ordered, pos, neg, stats.executions, stats.blocked, ok, observation,
-        time.perf_counter() - t0, prog.result)
+        time.perf_counter() - t0, prog.result, tuple(sorted(flags)))
+
+
+def _flags_function() -> Callable[[Any], frozenset] | None:
+    """``memory.flags(graph)``: the names of the flags one execution raises. Looked
+    up at run time: the model grows it while this front end is in use."""
+    from . import memory
+    return getattr(memory, "flags", None)
 
 
 def show_value(v: Any) -> str:
@@ -1085,6 +1185,7 @@ def herd_text(r: LitmusResult) -> str:
     for s in r.states:
         lines.append(" ".join(f"{k}={show_value(v)};" for k, v in zip(r.keys, s)))
     lines += ["Ok" if r.ok else "No", "Witnesses", f"Positive: {r.positive} Negative: {r.negative}",
+              *(f"Flag {f}" for f in r.flags),
               f"Condition {r.condition}",
               f"Observation {r.name} {r.observation} {r.positive} {r.negative}",
               f"Time {r.name} {r.seconds:.2f}"]
@@ -1104,28 +1205,34 @@ def json_record(r: LitmusResult) -> dict[str, Any]:
         "executions": r.executions,
         "seconds": round(r.seconds, 6),
         "result": r.result,
+        "flags": list(r.flags),
     }
 
 
 @attrs.frozen(slots=True)
 class HerdOutcome:
-    """What a ``.herd7.out`` file says: its state lines and its Observation word."""
+    """What a ``.herd7.out`` file says: its state lines, its Observation word and
+    its ``Flag NAME`` lines."""
 
     states: frozenset
     observation: str
+    flags: frozenset = frozenset()
 
 
 def read_herd_output(text: str) -> HerdOutcome:
     lines = text.splitlines()
     states: set[str] = set()
     observation = ""
+    flags: set[str] = set()
     for i, line in enumerate(lines):
         if line.startswith("States "):
             count = int(line.split()[1])
             states = {" ".join(x.split()) for x in lines[i + 1:i + 1 + count]}
         elif line.startswith("Observation "):
             observation = line.split()[2]
-    return HerdOutcome(frozenset(states), observation)
+        elif line.startswith("Flag "):
+            flags.add(line.split()[1])
+    return HerdOutcome(frozenset(states), observation, frozenset(flags))
 
 
 def state_lines(r: LitmusResult) -> frozenset:
