@@ -24,7 +24,8 @@ from models.engine import Decision, Execution, ModelError, ReplayChooser, Replay
 from models.scenario import Scenario, ScenarioError, build
 from models.variants import BY_NAME, VariantError, resolve
 
-from .oracle import RULES, Oracle, Violation, lookup_finished
+from .oracle import DATA_RACE, RULES, DataRace, Oracle, Violation, lookup_finished
+from .report import Trace
 
 FORMAT = "vmafuzz-corpus"
 VERSION = 1
@@ -40,8 +41,28 @@ class CorpusError(Exception):
 class Expected:
     rule: str
     steps: int
-    reader: int       # thread id of the reader whose lookup broke the invariant
-    lookup: int       # that reader's lookup number
+    reader: int | None = None    # thread id of the reader whose lookup broke the invariant
+    lookup: int | None = None    # that reader's lookup number
+    # A data race instead: both accesses as (thread id, step), the earlier step first.
+    accesses: tuple | None = None
+
+    def to_json(self) -> dict:
+        if self.rule == DATA_RACE:
+            return {"rule": self.rule, "steps": self.steps,
+                    "accesses": [list(a) for a in self.accesses]}
+        return {"rule": self.rule, "steps": self.steps, "reader": self.reader, "lookup": self.lookup}
+
+    def describe(self) -> str:
+        if self.rule == DATA_RACE:
+            (t1, s1), (t2, s2) = self.accesses
+            return f"{self.rule} between #{s1} (thread {t1}) and #{s2} (thread {t2}) at step {self.steps}"
+        return f"{self.rule} at step {self.steps}"
+
+
+def race_accesses_of(race: DataRace, ex: Execution) -> tuple:
+    """A race's two accesses as (thread id, step): how a corpus file names them."""
+    tr = Trace(ex)
+    return tuple((ex.events[e].tid, tr.step_of(e)) for e in (race.first, race.second))
 
 
 @attrs.frozen(slots=True)
@@ -70,7 +91,7 @@ class Entry:
             "variant": variant,
             "scenario": self.scenario.to_json(),
             "decisions": [[d.kind, d.tid, d.n, d.index] for d in self.decisions],
-            "expected": attrs.asdict(self.expected),
+            "expected": self.expected.to_json(),
         }
 
     def digest(self) -> str:
@@ -78,13 +99,17 @@ class Entry:
         return hashlib.sha256(canon.encode()).hexdigest()[:20]
 
 
-def entry_for(variant: type, scenario: Scenario, violation: Violation, ex: Execution,
+def entry_for(variant: type, scenario: Scenario, violation: Violation | DataRace, ex: Execution,
               note: str = "") -> Entry:
-    """The corpus entry of a failing execution stopped at its violation."""
+    """The corpus entry of a failing execution stopped at its violation (or where
+    its data race was found)."""
     shipped = BY_NAME.get(variant.name) is variant
     vfile = None if shipped else getattr(variant, "__vmafuzz_file__", None) or _file_of(variant)
-    return Entry(variant.name, vfile, scenario, tuple(ex.path),
-                 Expected(violation.rule, ex.steps, violation.reader, violation.lookup), note)
+    if isinstance(violation, DataRace):
+        expected = Expected(DATA_RACE, ex.steps, accesses=race_accesses_of(violation, ex))
+    else:
+        expected = Expected(violation.rule, ex.steps, violation.reader, violation.lookup)
+    return Entry(variant.name, vfile, scenario, tuple(ex.path), expected, note)
 
 
 def _file_of(variant: type) -> str:
@@ -247,18 +272,33 @@ def parse(text: str, name: str = "<corpus>") -> Entry:
         decisions.append(Decision(kind, tid, n, index))
 
     exp = doc["expected"]
-    if not isinstance(exp, dict) or set(exp) != {"rule", "steps", "reader", "lookup"}:
-        raise bad("expected must have exactly rule, steps, reader, lookup")
+    if not isinstance(exp, dict) or "rule" not in exp:
+        raise bad("expected must be an object with a rule")
     if exp["rule"] not in RULES:
         raise bad(f"expected.rule {exp['rule']!r} is not one of: {', '.join(RULES)}")
-    for k in ("steps", "reader", "lookup"):
+    race = exp["rule"] == DATA_RACE
+    keys = ("rule", "steps", "accesses") if race else ("rule", "steps", "reader", "lookup")
+    if set(exp) != set(keys):
+        raise bad(f"expected must have exactly {', '.join(keys)}" + (" for a data race" if race else ""))
+    for k in keys[1:]:
+        if k == "accesses":
+            continue
         if not _int(exp[k]) or exp[k] < (1 if k == "steps" else 0):
             raise bad(f"expected.{k} must be a {'positive' if k == 'steps' else 'non-negative'} integer")
     note = doc.get("note", "")
     if not isinstance(note, str):
         raise bad("note must be a string")
-    return Entry(var["name"], vfile, scenario, tuple(decisions),
-                 Expected(exp["rule"], exp["steps"], exp["reader"], exp["lookup"]), note)
+    if race:
+        acc = exp["accesses"]
+        if not (isinstance(acc, list) and len(acc) == 2 and all(
+                isinstance(a, list) and len(a) == 2 and _int(a[0]) and _int(a[1])
+                and a[0] >= 0 and 1 <= a[1] <= exp["steps"] for a in acc)):
+            raise bad("expected.accesses must be two [thread, step] pairs of integers "
+                      "(thread >= 0, 1 <= step <= steps)")
+        expected = Expected(DATA_RACE, exp["steps"], accesses=tuple(tuple(a) for a in acc))
+    else:
+        expected = Expected(exp["rule"], exp["steps"], exp["reader"], exp["lookup"])
+    return Entry(var["name"], vfile, scenario, tuple(decisions), expected, note)
 
 
 def load(path: Path) -> Entry:
@@ -291,6 +331,7 @@ class Replayed:
     violation: Violation | None
     reproduces: bool
     reason: str           # why not, when it does not reproduce
+    race: DataRace | None = None    # a data-race entry: the race of the replayed run
 
     @property
     def width(self) -> int | None:
@@ -317,14 +358,22 @@ def resolve_variant(entry: Entry, name: str) -> type:
     return variant
 
 
-def replay(entry: Entry, variant: type) -> Replayed:
+def replay(entry: Entry, variant: type, data_races=None) -> Replayed:
     """Run the recorded decisions; stop at the first violation or at the
-    recorded length. Deterministic: no randomness, no Hypothesis."""
+    recorded length. Deterministic: no randomness, no Hypothesis.
+
+    A data-race entry runs to its recorded length (an intact-VMA violation on
+    the way does not stop it: the race is what the file records, and the
+    violation, if any, is shown with it); it reproduces when the run's race
+    (``Oracle.race``, the pair complete first) is the recorded pair of accesses.
+    ``data_races``: the race finder (default: the model's; tests pass their own)."""
     world = build(variant, entry.scenario)
-    oracle = Oracle(world)
+    oracle = Oracle(world, data_races)
     ex = Execution(world.threads)
     chooser = ReplayChooser(entry.decisions)
     exp = entry.expected
+    if exp.rule == DATA_RACE:
+        return _replay_race(entry, variant, oracle, ex, chooser)
     seen = seen_steps = 0
     violation = None
     reason = ""
@@ -354,15 +403,60 @@ def replay(entry: Entry, variant: type) -> Replayed:
             reason = (f"a different violation: {violation.rule} at step {ex.steps} in thread "
                       f"{violation.reader} lookup {violation.lookup} (recorded: {exp.rule} at step "
                       f"{exp.steps} in thread {exp.reader} lookup {exp.lookup})")
-    return Replayed(entry, variant, ex, violation, not reason, reason)
+    # The run that breaks the invariant may race too: shown with it, never instead.
+    race = oracle.race(ex) if violation is not None else None
+    return Replayed(entry, variant, ex, violation, not reason, reason, race)
+
+
+def _replay_race(entry: Entry, variant: type, oracle: Oracle, ex: Execution, chooser) -> Replayed:
+    exp = entry.expected
+    reason = ""
+    race = violation = None
+    try:
+        while ex.steps < exp.steps:
+            before = ex.steps
+            ex.run(chooser, max_steps=1)
+            if ex.steps == before:
+                break                             # nothing can step
+        if chooser.pos < len(entry.decisions):
+            reason = (f"the run ended after {ex.steps} steps with "
+                      f"{len(entry.decisions) - chooser.pos} recorded decisions unused")
+    except (ReplayDivergence, ModelError) as exc:
+        reason = f"diverged at step {ex.steps + 1}: {exc}"
+    if not reason:
+        violation = oracle.check(ex)
+        race = oracle.race(ex)
+        if not oracle.races_modelled:
+            reason = "this memory model does not compute data races"
+        elif race is None:
+            reason = f"no data race in {ex.steps} steps (recorded: {exp.describe()})"
+        else:
+            got = race_accesses_of(race, ex)
+            if (got, ex.steps) != (exp.accesses, exp.steps):
+                (t1, s1), (t2, s2) = got
+                reason = (f"a different data race: #{s1} (thread {t1}) and #{s2} (thread {t2}) at "
+                          f"step {ex.steps} (recorded: {exp.describe()})")
+    return Replayed(entry, variant, ex, violation, not reason, reason, race)
 
 
 def entry_from_explorer(variant: type, scenario: Scenario, max_states: int | None = None) -> Entry | None:
     """The explorer's shortest violating trace as a corpus entry (deterministic:
-    breadth-first search always finds the same one); None when the variant holds."""
+    breadth-first search always finds the same one), or its shortest data race
+    when nothing violates the invariant; None when the variant holds."""
+    found = entries_from_explorer(variant, scenario, max_states)
+    return found[0] if found else None
+
+
+def entries_from_explorer(variant: type, scenario: Scenario, max_states: int | None = None,
+                          data_races=None) -> list[Entry]:
+    """The explorer's findings as corpus entries: its shortest intact-VMA
+    violation, then its shortest data race, each if found."""
     from .exhaustive import check_variant
-    result = check_variant(variant, scenario, max_states=max_states)
-    if result.violation is None:
-        return None
-    return entry_for(variant, scenario, result.violation, result.execution,
-                     note="shortest trace found by vmafuzz explore (breadth-first)")
+    result = check_variant(variant, scenario, max_states=max_states, data_races=data_races)
+    note = "shortest trace found by vmafuzz explore (breadth-first)"
+    out = []
+    if result.violation is not None:
+        out.append(entry_for(variant, scenario, result.violation, result.execution, note=note))
+    if result.race is not None:
+        out.append(entry_for(variant, scenario, result.race, result.race_execution, note=note))
+    return out

@@ -16,7 +16,8 @@ from models.scenario import count
 
 from .cli import UsageError
 from .corpus import CorpusError, collect, load, replay, resolve_variant
-from .report import add_trace_arguments, render_trace, render_violation
+from .oracle import DATA_RACE
+from .report import add_trace_arguments, race_accesses, render_race, render_trace, render_violation
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -52,22 +53,31 @@ def run(args) -> int:
         r = replay(entry, variant)
         ok += r.reproduces
         stale += not r.reproduces
+        is_race = entry.expected.rule == DATA_RACE
         if args.json:
+            rule = (DATA_RACE if r.race else None) if is_race else \
+                (r.violation.rule if r.violation else None)
             print(json.dumps({
                 "file": str(path), "status": "reproduces" if r.reproduces else "differs",
                 "variant": entry.spec, "scenario": entry.scenario.to_json(),
-                "expected": {"rule": entry.expected.rule, "steps": entry.expected.steps},
-                "rule": r.violation.rule if r.violation else None,
+                "expected": entry.expected.to_json(),
+                "rule": rule,
+                # a data-race entry's run may also break the invariant: both are shown
+                "violation": r.violation.rule if r.violation else None,
+                "data_race": race_accesses(r.race, r.execution) if r.race else None,
                 "steps": r.execution.steps, "reason": r.reason or None}))
             continue
         print(f"== {path}")
         print(f"{entry.spec} on {entry.scenario.describe()}")
+        if (r.violation is not None or r.race is not None) and not args.no_trace:
+            upto = r.violation.at if r.violation is not None and not is_race else None
+            print(render_trace(r.execution, upto, args.columns))
         if r.violation is not None:
-            if not args.no_trace:
-                print(render_trace(r.execution, r.violation.at, args.columns))
             print(render_violation(r.violation, r.execution, r.width if r.violation.wrapped else None))
+        if r.race is not None:
+            print(render_race(r.race, r.execution))
         if r.reproduces:
-            print(f"REPRODUCES: {entry.expected.rule} at step {entry.expected.steps}")
+            print(f"REPRODUCES: {entry.expected.describe()}")
         else:
             print(f"NO LONGER REPRODUCES: {r.reason}")
         print()
