@@ -125,40 +125,57 @@ def explore_load_buffering(make_root: Callable[[Speculation | None], Execution],
 
 
 class _StoreLog:
-    """Which thread stored which values to which location, and which threads load."""
+    """Which thread stored which values to which location, and which threads load where."""
 
     def __init__(self) -> None:
         self.stores: dict = {}          # loc -> {tid: set of values}
-        self.loaders: set[int] = set()
+        self.loads: dict = {}           # loc -> set of tids that load it (plain loads, not RMWs)
 
     def add(self, ex: Execution) -> None:
+        rmw_reads = {e.rmw for e in ex.events if e.rmw is not None}
         for e in ex.events:
             if e.tid < 0 or e.kind == "F":
                 continue
             if e.kind == "W":
                 self.stores.setdefault(e.loc, {}).setdefault(e.tid, set()).add(e.value)
-            elif not e.loc.lock:
-                self.loaders.add(e.tid)
+            elif not e.loc.lock and e.eid not in rmw_reads:
+                self.loads.setdefault(e.loc, set()).add(e.tid)
 
     def speculation(self) -> Speculation | None:
-        writers = {tid for per in self.stores.values() for tid in per}
-        threads = frozenset(writers & self.loaders)
-        if not threads:
-            return None
+        """Promises only where a ``po | rf`` cycle can pass: thread ``T`` loading ``x``
+        from ``U`` is an edge ``U -> T``; a cycle of ``po | rf`` runs along a cycle of
+        such edges, so ``T`` may promise only values stored by threads of its own
+        strongly connected component."""
+        tids = {t for per in self.stores.values() for t in per} | {
+            t for ts in self.loads.values() for t in ts}
+        edge = {t: set() for t in tids}
+        for loc, readers in self.loads.items():
+            for u in self.stores.get(loc, {}):
+                edge[u] |= readers - {u}
+        reach = {t: set(edge[t]) for t in tids}
+        changed = True
+        while changed:
+            changed = False
+            for t in tids:
+                more = set().union(*(reach[u] for u in reach[t])) - reach[t] if reach[t] else set()
+                if more:
+                    reach[t] |= more
+                    changed = True
         values = {}
-        for loc, per in self.stores.items():
+        for loc, readers in self.loads.items():
             by_tid = {}
-            for tid in threads:
+            for t in readers:
                 vals = set()
-                for other, vs in per.items():
-                    if other != tid:
+                for u, vs in self.stores.get(loc, {}).items():
+                    if u != t and t in reach[u] and u in reach[t]:
                         vals |= vs
                 if vals:
-                    by_tid[tid] = tuple(sorted(vals, key=_value_key))
+                    by_tid[t] = tuple(sorted(vals, key=_value_key))
             if by_tid:
                 values[loc] = by_tid
         if not values:
             return None
+        threads = frozenset(t for per in values.values() for t in per)
         return Speculation(values, threads)
 
 
