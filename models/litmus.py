@@ -262,8 +262,10 @@ class Program:
 # "v": a value. The shapes follow tools/memory-model/linux-kernel.def.
 # --------------------------------------------------------------------------
 
-def _primitives() -> dict[str, tuple[str, Callable]]:
-    table: dict[str, tuple[str, Callable]] = {
+def _primitives() -> dict[str, tuple]:
+    """name -> (argument kinds, op builder or the name of an ``ops`` function[,
+    (comparison, constant) applied to the result])."""
+    table: dict[str, tuple] = {
         "READ_ONCE": ("lv", ops.READ_ONCE),
         "WRITE_ONCE": ("lv v", ops.WRITE_ONCE),
         "smp_load_acquire": ("p", ops.smp_load_acquire),
@@ -302,10 +304,73 @@ def _primitives() -> dict[str, tuple[str, Callable]]:
             table[f"{base}{suffix}"] = ("p v", getattr(ops, f"{base}{suffix}"))
         for base in ("cmpxchg", "atomic_cmpxchg"):
             table[f"{base}{suffix}"] = ("p v v", getattr(ops, f"{base}{suffix}"))
+    # The bitwise atomics: __atomic_op{NORETURN} and __atomic_fetch_op (X,&,V) ...
+    for op, update in (("and", lambda old, v: old & v), ("or", lambda old, v: old | v),
+                       ("xor", lambda old, v: old ^ v), ("andnot", lambda old, v: old & ~v)):
+        table[f"atomic_{op}"] = ("v p", _bitwise(f"atomic_{op}", update, "once", None, noreturn=True))
+        for suffix, order in _ORDERS:
+            name = f"atomic_fetch_{op}{suffix}"
+            table[name] = ("v p", _bitwise(name, update, order, "old"))
+    # ... and the tests: __atomic_op_return{MB}(X,-,V) == 0 and friends.
+    table["atomic_sub_and_test"] = ("v p", ops.atomic_sub_return, ("==", 0))
+    table["atomic_dec_and_test"] = ("p", ops.atomic_dec_return, ("==", 0))
+    table["atomic_inc_and_test"] = ("p", ops.atomic_inc_return, ("==", 0))
+    for suffix, _order in _ORDERS:
+        table[f"atomic_add_negative{suffix}"] = ("v p", getattr(ops, f"atomic_add_return{suffix}"), ("<", 0))
+    table["atomic_add_unless"] = ("p v v", _add_unless)
+    # SRCU (linux-kernel.def): the model's own functions, looked up when a test
+    # uses them (_builder), so that a model without them rejects the test cleanly.
+    for name, kinds in (("srcu_read_lock", "p"), ("srcu_read_unlock", "p v"), ("srcu_down_read", "p"),
+                        ("srcu_up_read", "p v"), ("synchronize_srcu", "p"),
+                        ("synchronize_srcu_expedited", "p"), ("smp_mb__after_srcu_read_unlock", "")):
+        table[name] = (kinds, name)
     return table
 
 
+_ORDERS = (("", "mb"), ("_relaxed", "once"), ("_acquire", "acquire"), ("_release", "release"))
+
+
+def _bitwise(label: str, update: Callable[[Any, Any], Any], order: str, returns: str | None,
+             noreturn: bool = False) -> Callable[[Any, Any], ops.Rmw]:
+    def build(v: Any, x: Any) -> ops.Rmw:
+        return ops.Rmw(x, lambda old: update(old, v), order, label, returns=returns, noreturn=noreturn)
+    return build
+
+
+class _AnyBut:
+    """The "expected" value of atomic_add_unless(X, V, U): every value but U. The
+    engine writes an RMW when ``old == expect``; this makes that ``old != U``, so a
+    failed add is, like a failed cmpxchg, one unordered read (herd7 agrees: a
+    successful one orders as smp_mb() does, a failed one does not)."""
+
+    __slots__ = ("u",)
+
+    def __init__(self, u: Any):
+        self.u = u
+
+    def __eq__(self, old: object) -> bool:
+        return not _same(raw(old), raw(self.u))
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def _add_unless(x: Any, v: Any, u: Any) -> ops.Rmw:
+    return ops.Rmw(x, lambda old: old + v, "mb", "atomic_add_unless", returns="old",
+                   expect=ops.CmpVal(_AnyBut(u)))
+
+
 PRIMITIVES = _primitives()
+
+
+def _builder(name: str) -> Callable | None:
+    """The op builder of a primitive; None if the model does not provide it."""
+    build = PRIMITIVES[name][1]
+    if isinstance(build, str):
+        fn = getattr(ops, build, None)
+        if fn is None and build == "synchronize_srcu_expedited":
+            fn = getattr(ops, "synchronize_srcu", None)     # linux-kernel.def: the same events
+        return fn
+    return build
 # linux-kernel.def: smp_store_mb(X, V) is WRITE_ONCE followed by smp_mb().
 _STORE_MB = "smp_store_mb"
 
@@ -687,6 +752,8 @@ class _Parser:
             kinds = "lv v"
         elif t.text in PRIMITIVES:
             kinds = PRIMITIVES[t.text][0]
+            if _builder(t.text) is None:
+                raise self.err(f"unsupported primitive {t.text!r}: the model has no {t.text} yet", t)
         else:
             raise self.err(f"unknown primitive {t.text!r}", t)
         want = kinds.split()
@@ -811,11 +878,14 @@ class LitmusLoc(Loc):
 
     __slots__ = ()
 
-    def __eq__(self, other: object) -> bool:
-        return self is other or (isinstance(other, LitmusLoc) and other.name == self.name)
+    def __eq__(self, other: object) -> Any:
+        if isinstance(other, LitmusLoc):
+            return other.name == self.name
+        return NotImplemented   # lets the other side decide (atomic_add_unless's _AnyBut)
 
-    def __ne__(self, other: object) -> bool:
-        return not self == other
+    def __ne__(self, other: object) -> Any:
+        eq = self.__eq__(other)
+        return eq if eq is NotImplemented else not eq
 
     def __hash__(self) -> int:
         return hash(self.name)
@@ -981,7 +1051,8 @@ class _Interp:
             yield ops.WRITE_ONCE(ref, v)
             yield ops.smp_mb()
             return 0
-        kinds, build = PRIMITIVES[e.name]
+        kinds = PRIMITIVES[e.name][0]
+        build = _builder(e.name)
         args = []
         for kind, a in zip(kinds.split(), e.args):
             if kind == "lv":
@@ -998,7 +1069,13 @@ class _Interp:
                 what = "is not a spinlock_t" if wants_lock else "is a spinlock_t"
                 raise _Raise(e.pos, f"{e.name} on {args[0].loc.name}, which {what}")
         result = yield build(*args)
-        return 0 if result is None else result
+        result = 0 if result is None else result
+        if e.name == "atomic_add_unless":
+            return _arith("!=", result, args[2], e.pos)     # 1: it added (the old value was not U)
+        entry = PRIMITIVES[e.name]
+        if len(entry) > 2:                                   # atomic_*_and_test, atomic_add_negative
+            return _arith(entry[2][0], result, entry[2][1], e.pos)
+        return result
 
 
 # --------------------------------------------------------------------------
