@@ -19,6 +19,12 @@ Design (why it looks like this):
   toward sequential consistency: the minimal counterexample keeps only the
   stale reads the bug needs.
 * **The oracle is an invariant**, ``intact_vma``; it raises ``IntactVMAViolated``.
+* **A data race is recorded, not raised** (``Oracle.race``, asked where the
+  oracle is): raising would end the search at the race, and Hypothesis would
+  shrink it and stop, hiding an intact-VMA violation found later. So a run that
+  races goes on, the shortest race seen is kept (and shrunk by
+  ``minimize_race``), and a variant that only races spends its whole budget
+  looking for a violation.
 * The counterexample is the engine's own decision path (``Execution.path``),
   with the thread choices recorded the way ``Execution.run`` records them, so
   ``fuzz/corpus.py`` replays it with ``ReplayChooser`` and no Hypothesis.
@@ -44,8 +50,8 @@ from hypothesis.stateful import (RuleBasedStateMachine, invariant, precondition,
 from models.engine import Execution
 from models.scenario import Scenario, World, build
 
-from .minimize import minimize
-from .oracle import Oracle, Violation, lookup_finished
+from .minimize import minimize, minimize_race
+from .oracle import DataRace, Oracle, Violation, lookup_finished
 
 # The default longest burst: long enough for a writer to run a whole cycle
 # (about 15 operations per VMA) in one draw.
@@ -106,6 +112,15 @@ class Failure:
         return (self.steps, self.stale, sum(d.index for d in self.execution.path))
 
 
+@attrs.frozen(slots=True)
+class RaceFound:
+    """A run with a data race: the execution stopped where it was found."""
+
+    race: DataRace
+    execution: Execution
+    steps: int
+
+
 @attrs.define
 class Recorder:
     """What one fuzz run has seen so far (one per run: no module state).
@@ -120,6 +135,17 @@ class Recorder:
     failures: int = 0
     lookups: int = 0               # lookups the oracle checked, in all examples
     best: Failure | None = None
+    race: RaceFound | None = None  # the shortest data race seen
+    races: int = 0                 # examples that raced
+    first_race_seconds: float | None = None
+
+    def raced(self, race: DataRace, ex: Execution) -> None:
+        self.races += 1
+        if self.first_race_seconds is None:
+            self.first_race_seconds = time.perf_counter() - self.started
+        if self.race is None or ex.steps < self.race.steps:
+            # the run goes on stepping ``ex``: keep a copy of it as it is now
+            self.race = RaceFound(race, ex.fork(), ex.steps)
 
     def found(self, f: Failure) -> None:
         self.failures += 1
@@ -144,10 +170,10 @@ class _Drawn:
 
 
 def machine_for(world: World, recorder: Recorder, max_steps: int = DEFAULT_MAX_STEPS,
-                max_burst: int = DEFAULT_BURST) -> type[RuleBasedStateMachine]:
+                max_burst: int = DEFAULT_BURST, data_races=None) -> type[RuleBasedStateMachine]:
     """A state machine class for one built scenario. Every example builds a fresh
     ``Execution`` of ``world.threads``."""
-    oracle = Oracle(world)
+    oracle = Oracle(world, data_races)
     check_cache: dict = {}     # memory verdicts, shared by every example of this machine
     names = [spec.name for spec in world.threads]
     writers = frozenset(world.writers)
@@ -163,6 +189,7 @@ def machine_for(world: World, recorder: Recorder, max_steps: int = DEFAULT_MAX_S
             self.ex = Execution(world.threads, check_cache)
             self.seen_ghosts = 0
             self.violation: Violation | None = None
+            self.raced = False
             self.stale = 0
             self.open_lookup = {tid: False for tid in readers}
             self.writer_steps_in_lookup = 0
@@ -205,6 +232,12 @@ def machine_for(world: World, recorder: Recorder, max_steps: int = DEFAULT_MAX_S
                             self.open_lookup[g[0]] = False
                             event(f"lookup outcome: {g[1][3]}")
                     self.seen_ghosts = len(ex.ghosts)
+                    if not self.raced:
+                        # Before the invariant: a run that breaks it may race too.
+                        r = oracle.race(ex)
+                        if r is not None:
+                            self.raced = True
+                            recorder.raced(r, ex)
                     v = oracle.check(ex)
                     if v is not None:
                         self.violation = v
@@ -227,6 +260,8 @@ def machine_for(world: World, recorder: Recorder, max_steps: int = DEFAULT_MAX_S
         def teardown(self):
             target(float(self.stale), label="stale reads")
             target(float(self.writer_steps_in_lookup), label="writer steps while a lookup is open")
+            if self.raced:
+                event("run: data race")
             event("run: violated" if self.violation is not None else
                   "run: finished" if self.ex.finished else
                   "run: step budget" if self.ex.steps >= max_steps else "run: blocked")
@@ -263,6 +298,9 @@ class FuzzResult:
     interrupted: bool = False
     budget_spent: bool = False      # stopped by --seconds rather than --max-examples
     lookups: int = 0                # lookups the oracle checked over all examples
+    race: RaceFound | None = None   # the shortest data race seen (shrunk)
+    races: int = 0                  # examples that raced
+    seconds_to_first_race: float | None = None
 
     @property
     def shrunk_steps(self) -> int | None:
@@ -285,14 +323,15 @@ def fuzz(variant: type, scenario: Scenario, *, max_examples: int = 2000,
          seconds: float | None = None, seed: int | None = None, max_steps: int | None = None,
          max_burst: int = DEFAULT_BURST, profile: str = PROFILE_DEV,
          database: str | None = None, recorder: Recorder | None = None,
-         shrink: bool = True) -> FuzzResult:
+         shrink: bool = True, data_races=None) -> FuzzResult:
     """Fuzz one variant on one scenario until a violation (then shrink) or the
     budget (``max_examples`` test cases, or ``seconds``) is spent.
 
     ``database``: a directory for Hypothesis's example database (None: none).
     ``shrink=False`` stops at the first failure (CI checks only ask "caught?").
     KeyboardInterrupt is not swallowed: the caller reads ``recorder`` for what
-    was found (see run_cmd)."""
+    was found (see run_cmd). ``data_races``: the race finder (default: the
+    model's; tests pass their own)."""
     world = build(variant, scenario)
     sc_steps = sc_length(world)
     if max_steps is None:
@@ -306,7 +345,7 @@ def fuzz(variant: type, scenario: Scenario, *, max_examples: int = 2000,
     rec = recorder if recorder is not None else Recorder()
     rec.started = time.perf_counter()
     rec.deadline = rec.started + seconds if seconds is not None else None
-    cls = machine_for(world, rec, max_steps=max_steps, max_burst=max_burst)
+    cls = machine_for(world, rec, max_steps=max_steps, max_burst=max_burst, data_races=data_races)
 
     def factory():
         return cls()
@@ -343,16 +382,20 @@ def fuzz(variant: type, scenario: Scenario, *, max_examples: int = 2000,
         end = rec.started + seconds if seconds is not None else time.perf_counter() + MINIMIZE_SECONDS
         best = _minimized(world, best, max(end, time.perf_counter() + 1.0))
         rec.best = best
+    if rec.race is not None and shrink:
+        got, ex = minimize_race(world, rec.race.race, rec.race.execution, Oracle(world, data_races))
+        rec.race = RaceFound(got, ex, ex.steps)
     elapsed = time.perf_counter() - rec.started
     return FuzzResult(variant.name, scenario, _verdict(best, rec), best,
                       rec.examples, rec.first_example, elapsed, rec.first_seconds, rec.steps,
-                      interrupted, spent, rec.lookups)
+                      interrupted, spent, rec.lookups, rec.race, rec.races, rec.first_race_seconds)
 
 
 def _verdict(best: Failure | None, rec: Recorder) -> str:
     # "holds" claims the invariant was checked: with --steps too small for any
-    # lookup to finish, nothing was.
-    return "violated" if best else "holds" if rec.lookups else "inconclusive"
+    # lookup to finish, nothing was. An intact-VMA violation is the verdict even
+    # when the runs raced too (the race is reported with it).
+    return "violated" if best else "data race" if rec.race else "holds" if rec.lookups else "inconclusive"
 
 
 def _minimized(world: World, best: Failure, deadline: float) -> Failure:
@@ -369,7 +412,8 @@ def result_from_recorder(variant: type, scenario: Scenario, rec: Recorder) -> Fu
     best = rec.best
     return FuzzResult(variant.name, scenario, _verdict(best, rec), best,
                       rec.examples, rec.first_example, time.perf_counter() - rec.started,
-                      rec.first_seconds, rec.steps, interrupted=True, lookups=rec.lookups)
+                      rec.first_seconds, rec.steps, interrupted=True, lookups=rec.lookups,
+                      race=rec.race, races=rec.races, seconds_to_first_race=rec.first_race_seconds)
 
 
 def database_dir(variant: type, scenario: Scenario) -> str:
@@ -381,5 +425,5 @@ def database_dir(variant: type, scenario: Scenario) -> str:
     return f".hypothesis/vmafuzz/{hashlib.sha256(key.encode()).hexdigest()[:16]}"
 
 
-__all__: list[Any] = ["IntactVMAViolated", "Failure", "FuzzResult", "Recorder", "fuzz",
+__all__: list[Any] = ["IntactVMAViolated", "Failure", "FuzzResult", "RaceFound", "Recorder", "fuzz",
                       "machine_for", "PROFILE_CI", "PROFILE_DEV", "database_dir"]

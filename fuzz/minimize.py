@@ -32,7 +32,7 @@ from models.events import as_locref
 from models.kernel import StoreGhost
 from models.ops import Rmw
 
-from .oracle import Oracle, Violation, lookup_finished
+from .oracle import DataRace, Oracle, Violation, lookup_finished
 
 Ident = tuple   # (tid, index in the thread's events) or ("init", location name)
 
@@ -70,33 +70,39 @@ class _Stuck(Exception):
     pass
 
 
-def _replay_lazily(world, plan: _Plan, reader: int, lookup: int, oracle: Oracle,
-                   budget: int) -> tuple[Violation, Execution] | None:
-    ex = Execution(world.threads)
+class _Lazy:
+    """A run that keeps a plan's sources and coherence places, and steps a thread
+    only as far as what is asked of it needs (step 1 of the module docstring)."""
 
-    def event_count(tid: int) -> int:
-        return len(ex.threads[tid].events)
+    def __init__(self, world, plan: _Plan, budget: int):
+        self.ex = Execution(world.threads)
+        self.plan = plan
+        self.budget = budget
 
-    def exists(ident: Ident) -> bool:
+    def event_count(self, tid: int) -> int:
+        return len(self.ex.threads[tid].events)
+
+    def exists(self, ident: Ident) -> bool:
         if ident[0] == "init":
             return True
         tid, k = ident
-        return event_count(tid) > k
+        return self.event_count(tid) > k
 
-    def step(tid: int, depth: int) -> None:
-        if ex.steps >= budget or depth > 64:
+    def step(self, tid: int, depth: int = 0) -> None:
+        ex, plan = self.ex, self.plan
+        if ex.steps >= self.budget or depth > 64:
             raise _Stuck
         t = ex.threads[tid]
         if t.done:
             raise _Stuck
-        k = event_count(tid)
+        k = self.event_count(tid)
         # The load this operation makes is one of the thread's next events: make
         # sure the store it read exists first, by running that store's thread.
         for j in _read_slots(t.pending, k):
             src = plan.source.get((tid, j))
             if src is not None and src[0] != "init":
-                while not exists(src):
-                    step(src[0], depth + 1)
+                while not self.exists(src):
+                    self.step(src[0], depth + 1)
         opts = ex.options(tid)
         if not opts:
             raise _Stuck
@@ -106,10 +112,15 @@ def _replay_lazily(world, plan: _Plan, reader: int, lookup: int, oracle: Oracle,
             ex.path.append(Decision(opts[0].kind, tid, len(opts), choice))
         ex.apply(tid, opts[choice])
 
+
+def _replay_lazily(world, plan: _Plan, reader: int, lookup: int, oracle: Oracle,
+                   budget: int) -> tuple[Violation, Execution] | None:
+    run = _Lazy(world, plan, budget)
+    ex = run.ex
     try:
         seen = 0
         while True:
-            step(reader, 0)
+            run.step(reader)
             if lookup_finished(ex, seen):
                 v = oracle.check(ex)
                 if v is not None:
@@ -120,6 +131,27 @@ def _replay_lazily(world, plan: _Plan, reader: int, lookup: int, oracle: Oracle,
             seen = len(ex.ghosts)
     except (_Stuck, ModelError):
         return None
+
+
+def minimize_race(world, race: DataRace, ex: Execution, oracle: Oracle) -> tuple[DataRace, Execution]:
+    """A shorter run with the same data race: the lazy schedule aimed at the two
+    racing accesses (their threads run up to them, other threads only as far as
+    the stores their loads read need), judged as soon as both exist. A race found
+    there is a race of the graph built so far, which is all ``Oracle.race`` needs
+    (see its docstring). Returns the given run when that is not shorter."""
+    plan = _Plan(ex)
+    targets = [_ident(ex, race.first), _ident(ex, race.second)]
+    run = _Lazy(world, plan, ex.steps)
+    try:
+        for want in targets:
+            while not run.exists(want):
+                run.step(want[0])
+    except (_Stuck, ModelError):
+        return race, ex
+    got = oracle.race(run.ex)
+    if got is None or run.ex.steps >= ex.steps:
+        return race, ex
+    return got, run.ex
 
 
 def _pick(ex: Execution, tid: int, k: int, opts, plan: _Plan) -> int:
@@ -133,7 +165,7 @@ def _pick(ex: Execution, tid: int, k: int, opts, plan: _Plan) -> int:
             if want is None:
                 continue
             for i, o in enumerate(opts):
-                if _ident(ex, o.src) == want:
+                if o.src is not None and _ident(ex, o.src) == want:   # not a promise
                     return i
             # The load goes elsewhere now (an earlier change gave it another
             # pointer): read the newest store, as a sequentially consistent run would.
@@ -265,4 +297,4 @@ def _other_stores(ex: Execution, src: Ident) -> list[Ident]:
     return [_ident(ex, w) for w in sorted(others, key=lambda w: (not ex.events[w].is_init, w))]
 
 
-__all__: list[Any] = ["minimize"]
+__all__: list[Any] = ["minimize", "minimize_race"]

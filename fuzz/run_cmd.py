@@ -2,7 +2,10 @@
 
 On a violation the run is shrunk, printed (trace and violation report) and
 saved to the corpus (unless it already has a trace as short of the same bug,
-see ``corpus.as_short_in_corpus``); exit 1. When the invariant held: exit 0 with the number of
+see ``corpus.as_short_in_corpus``); exit 1. A data race is a finding of its own
+(rule "data race"): its shortest run is shrunk, printed with both accesses and
+saved the same way, after the violation when the runs also broke the invariant;
+exit 1. When the invariant held: exit 0 with the number of
 examples and steps run. When no lookup ever finished (``--steps`` too small),
 nothing was checked: exit 3, "no verdict". Ctrl-C stops, keeps and saves what
 was found, exit 130.
@@ -25,7 +28,7 @@ from .corpus import CorpusError, as_short_in_corpus, entry_for, save
 from .explore_cmd import add_scenario_arguments, scenario_from, variant_from
 from .machine import (DEFAULT_BURST, PROFILE_CI, PROFILE_DEV, FuzzResult, Recorder,
                       database_dir, fuzz, result_from_recorder)
-from .report import add_trace_arguments, render_trace, render_violation
+from .report import add_trace_arguments, race_accesses, render_race, render_trace, render_violation
 
 DEFAULT_MAX_EXAMPLES = 2000
 
@@ -81,12 +84,27 @@ def fuzz_args(args, variant, scenario, recorder: Recorder) -> FuzzResult:
 
 
 def save_failure(args, variant, result: FuzzResult) -> tuple[str | None, bool]:
-    if result.failure is None or args.no_save:
+    """Save the violation (or, without one, the data race) to the corpus."""
+    if result.failure is not None:
+        return _save(args, variant, result, result.failure.violation, result.failure.execution)
+    if result.race is not None:
+        return _save(args, variant, result, result.race.race, result.race.execution)
+    return None, False
+
+
+def save_race(args, variant, result: FuzzResult) -> tuple[str | None, bool]:
+    """Save the data race of a result that also violated (``save_failure`` saved that)."""
+    if result.failure is None or result.race is None:
         return None, False
-    f = result.failure
+    return _save(args, variant, result, result.race.race, result.race.execution)
+
+
+def _save(args, variant, result: FuzzResult, finding, execution) -> tuple[str | None, bool]:
+    if args.no_save:
+        return None, False
     note = f"found by vmafuzz run (hypothesis {hypothesis_version})"
     try:
-        entry = entry_for(variant, result.scenario, f.violation, f.execution, note)
+        entry = entry_for(variant, result.scenario, finding, execution, note)
         path = as_short_in_corpus(entry, Path(args.corpus), variant.protocol)
         if path is not None:
             return str(path), False
@@ -109,25 +127,29 @@ def run(args) -> int:
         interrupted = True
         result = result_from_recorder(variant, scenario, rec)
     corpus_file, new = save_failure(args, variant, result)
+    race_file, race_new = save_race(args, variant, result)
     if args.json:
-        print(json.dumps(result_json(result, corpus_file, interrupted)))
+        print(json.dumps(result_json(result, corpus_file, interrupted, race_file)))
     else:
-        print_result(variant, result, corpus_file, new, args.no_trace, interrupted, args.columns)
+        print_result(variant, result, corpus_file, new, args.no_trace, interrupted, args.columns,
+                     race_file, race_new)
     sys.stdout.flush()
     if interrupted:
         return 130
     if result.verdict == "inconclusive":
         return 3
-    return 1 if result.failure is not None else 0
+    return 1 if result.failure is not None or result.race is not None else 0
 
 
-def result_json(result: FuzzResult, corpus_file: str | None, interrupted: bool = False) -> dict:
+def result_json(result: FuzzResult, corpus_file: str | None, interrupted: bool = False,
+                race_file: str | None = None) -> dict:
     f = result.failure
+    r = result.race
     return {
         "variant": result.variant,
         "scenario": result.scenario.to_json(),
         "verdict": result.verdict,
-        "rule": f.violation.rule if f else None,
+        "rule": f.violation.rule if f else r.race.rule if r else None,
         "examples": result.examples,
         "examples_to_first_failure": result.examples_to_first,
         "seconds": round(result.seconds, 3),
@@ -138,16 +160,27 @@ def result_json(result: FuzzResult, corpus_file: str | None, interrupted: bool =
         "lookups_checked": result.lookups,
         "corpus_file": corpus_file,
         "interrupted": interrupted,
+        # the data race (also when the runs broke the invariant: then rule names the violation)
+        "data_race": None if r is None else {
+            "steps": r.steps, "accesses": race_accesses(r.race, r.execution),
+            "more_pairs": r.race.more, "examples_with_race": result.races,
+            "seconds_to_first_race": round(result.seconds_to_first_race, 3),
+            "corpus_file": race_file or (corpus_file if f is None else None)},
     }
 
 
 def print_result(variant, result: FuzzResult, corpus_file, new: bool, no_trace: bool,
-                 interrupted: bool, columns: bool = False) -> None:
+                 interrupted: bool, columns: bool = False, race_file=None, race_new=False) -> None:
     head = f"{variant.name} on {result.scenario.describe()}"
     if interrupted:
         print(f"{head}: interrupted after {count(result.examples, 'example')}, {count(result.steps, 'step')}, "
               f"{result.seconds:.1f} s")
     f = result.failure
+    if f is None and result.race is not None:
+        print(f"{head}: DATA RACE, no intact-VMA violation over {count(result.examples, 'example')}, "
+              f"{count(result.lookups, 'lookup')} checked, {result.seconds:.1f} s")
+        _print_race(result, no_trace, columns, corpus_file, new)
+        return
     if f is None:
         if interrupted:
             return
@@ -167,6 +200,23 @@ def print_result(variant, result: FuzzResult, corpus_file, new: bool, no_trace: 
         print(render_trace(f.execution, f.violation.at, columns))
     width = result.scenario.width or variant.counter_width
     print(render_violation(f.violation, f.execution, width if f.violation.wrapped else None))
+    _print_saved(corpus_file, new)
+    if result.race is not None:
+        print("the runs also raced:")
+        _print_race(result, no_trace, columns, race_file, race_new)
+
+
+def _print_race(result: FuzzResult, no_trace: bool, columns: bool, corpus_file, new: bool) -> None:
+    r = result.race
+    print(f"data race in {count(result.races, 'example')} (first after "
+          f"{result.seconds_to_first_race:.2f} s); shortest run shrunk to {r.steps} steps")
+    if not no_trace:
+        print(render_trace(r.execution, r.race.at, columns))
+    print(render_race(r.race, r.execution))
+    _print_saved(corpus_file, new)
+
+
+def _print_saved(corpus_file, new: bool) -> None:
     if corpus_file:
         print(f"saved to {corpus_file}" if new else
               f"not saved: the corpus already has a counterexample as short that reproduces: {corpus_file}")
