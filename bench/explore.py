@@ -21,6 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from fuzz.exhaustive import check_variant  # noqa: E402
+from fuzz.oracle import matches_expected  # noqa: E402
 from models.scenario import Scenario  # noqa: E402
 from models.variants import SHIPPED  # noqa: E402
 
@@ -31,9 +32,10 @@ def row(v, scenario) -> float:
     r = check_variant(v, scenario)
     dt = time.perf_counter() - t
     cpu = time.process_time() - c
-    mark = "" if r.verdict == v.expected else "   <-- differs from the table"
-    print(f"{v.name:<22} {scenario.describe():<48} {r.verdict:<9} "
-          f"{(r.violation.rule if r.violation else '-'):<27} "
+    mark = "" if matches_expected(v.expected, r.verdict, r.race is not None) else \
+        "   <-- differs from the table"
+    rule = " + ".join(([r.violation.rule] if r.violation else []) + (["data race"] if r.race else [])) or "-"
+    print(f"{v.name:<22} {scenario.describe():<48} {r.verdict:<9} {rule:<27} "
           f"{(r.shortest_steps if r.shortest_steps is not None else '-'):>5} "
           f"{r.stats.executions:>7} {r.stats.states:>8} {dt:>8.2f} {cpu:>8.2f}{mark}", flush=True)
     return dt

@@ -11,7 +11,11 @@ budget. New failures are saved to the corpus (one shorter than, or unlike, what 
 already holds).
 
 Exit status 1 when a variant's result differs from its expected verdict
-(a holding variant violated, or a violated variant that escaped the budget).
+(a holding variant violated or raced, or a violated variant that escaped the
+budget). A variant expected to race (B-as-merged: "data race") meets it when a
+data race was found, whether or not its runs also broke the invariant (both are
+reported: the rule column then names both); such a variant spends its whole
+budget unless a violation ends it, since a race never stops the search for one.
 """
 
 from __future__ import annotations
@@ -26,7 +30,8 @@ from models.variants import SHIPPED
 
 from .cli import UsageError
 from .machine import Recorder
-from .run_cmd import add_fuzz_arguments, check_budget, fuzz_args, result_json, save_failure
+from .oracle import DATA_RACE, matches_expected
+from .run_cmd import add_fuzz_arguments, check_budget, fuzz_args, result_json, save_failure, save_race
 
 DEFAULT_EXAMPLES = 1500
 DEFAULT_SECONDS = 20.0
@@ -80,11 +85,13 @@ def run(args) -> int:
             _table(rows)
             raise
         corpus_file, new = save_failure(args, variant, result)
-        ok = result.verdict == variant.expected
+        race_file, race_new = save_race(args, variant, result)
+        new = new or race_new
+        ok = matches_expected(variant.expected, result.verdict, result.race is not None)
         mismatches += not ok
         rows.append((variant, result, ok, corpus_file if new else None))
         if args.json:
-            obj = result_json(result, corpus_file)
+            obj = result_json(result, corpus_file, race_file=race_file)
             obj.update(expected=variant.expected, matches=ok)
             print(json.dumps(obj))
             sys.stdout.flush()
@@ -108,6 +115,8 @@ def _table(rows) -> None:
         first = f"{r.seconds_to_first:.2f}" if r.seconds_to_first is not None else "-"
         shrunk = str(r.shrunk_steps) if r.shrunk_steps is not None else "-"
         rule = r.failure.violation.rule if r.failure else ""
+        if r.race is not None:
+            rule = f"{rule} + {DATA_RACE}" if rule else DATA_RACE
         mark = "" if ok else "   <-- NOT AS EXPECTED"
         n = r.examples_to_first if r.examples_to_first is not None else r.examples
         print(f"{variant.name:<22} {variant.expected:<9} {r.verdict:<9} {n:>8} {first:>8} "
