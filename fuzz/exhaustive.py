@@ -79,8 +79,10 @@ def check_variant(variant: type, scenario: Scenario, max_states: int | None = No
 
     def prune(ex: Execution) -> bool:
         # A violation can only appear where a lookup just reported.
-        if ex.ghosts and ex.step_starts and ex.ghosts[-1][2] >= ex.step_starts[-1] \
-                and ex.ghosts[-1][1][0] == "lookup":
+        # With load buffering, only once no promise is open (oracle.lookup_finished).
+        if ex.settled and (ex.just_settled or ex.ghosts and ex.step_starts
+                           and ex.ghosts[-1][2] >= ex.step_starts[-1]
+                           and ex.ghosts[-1][1][0] == "lookup"):
             if not raced:
                 r = oracle.race(ex)
                 if r is not None:
@@ -93,7 +95,7 @@ def check_variant(variant: type, scenario: Scenario, max_states: int | None = No
         # Once every reader has made all its lookups, no state below can violate:
         # the writers' remaining steps are not explored. Such a state counts as one
         # complete execution (every lookup's outcome is fixed).
-        if all(ex.threads[r].done for r in world.readers):
+        if ex.settled and all(ex.threads[r].done for r in world.readers):
             done[0] += 1
             return True
         return False

@@ -102,8 +102,13 @@ def matches_expected(expected: str, verdict: str, raced: bool) -> bool:
 
 def lookup_finished(ex: Execution, seen: int) -> bool:
     """Did a lookup end among the ghosts after the first ``seen``? Only then can
-    the oracle's answer change (every driver checks it only then)."""
-    return any(g[1][0] == "lookup" for g in ex.ghosts[seen:])
+    the oracle's answer change (every driver checks it only then). With load
+    buffering, a run is judged only when no load holds a promised value (until
+    then its reads need not be an execution at all): the step that fulfils the
+    last open promise is a judgement point too, for lookups that ended before it."""
+    if not ex.settled:
+        return False
+    return ex.just_settled or any(g[1][0] == "lookup" for g in ex.ghosts[seen:])
 
 
 def _read_of(val: Any) -> int | None:

@@ -24,7 +24,7 @@ from typing import Any, Callable, Iterable, Protocol, Sequence
 import attrs
 
 from . import memory
-from .events import (ACQUIRE, LF, NORETURN, ONCE, RELEASE, RL, RU, UL,
+from .events import (ACQUIRE, LF, MB, NORETURN, ONCE, RELEASE, RL, RMW, RU, SRCU_UNLOCK, SYNC_SRCU, UL,
                      DepContext, Event, Loc, LocRef, Val, as_locref, deps_of, raw)
 from .ops import Fence, Ghost, Load, LockRead, Rmw, Store
 
@@ -42,6 +42,9 @@ class ThreadSpec:
     name: str
     body: Callable[..., Any]
     args: tuple = ()
+    # Load buffering (``Speculation``): location -> the values this thread's loads
+    # may promise. None: this thread's loads only read stores that exist.
+    promises: Any = attrs.field(default=None, eq=False)
 
 
 @attrs.frozen(slots=True)
@@ -123,6 +126,15 @@ class Speculation:
     values: Any               # Mapping[Loc, Mapping[int, tuple]]: loc -> tid -> values
     threads: frozenset = frozenset()
 
+    @classmethod
+    def of_threads(cls, specs: Sequence["ThreadSpec"]) -> "Speculation":
+        """The speculation the threads' own ``promises`` describe."""
+        values: dict = {}
+        for tid, spec in enumerate(specs):
+            for loc, vals in (spec.promises or {}).items():
+                values.setdefault(loc, {})[tid] = tuple(vals)
+        return cls(values, frozenset(tid for tid, spec in enumerate(specs) if spec.promises))
+
 
 class Thread:
     __slots__ = ("tid", "spec", "gen", "ctx", "received", "pending", "done", "result", "events")
@@ -145,7 +157,10 @@ class Execution:
     def __init__(self, threads: Sequence[ThreadSpec], check_cache: dict | None = None,
                  speculation: Speculation | None = None):
         self.specs = tuple(threads)
+        if speculation is None and any(spec.promises for spec in self.specs):
+            speculation = Speculation.of_threads(self.specs)
         self.speculation = speculation
+        self.just_settled = False                 # the last step fulfilled the last open promise
         self.promises: dict[int, Any] = {}        # open promises: read eid -> value
         self.events: list[Event] = []
         self.rf: dict[int, int] = {}
@@ -258,6 +273,8 @@ class Execution:
         matters when some thread has a grace period."""
         if not self._has_gp:
             return True
+        if getattr(t.pending, "tag", None) == SRCU_UNLOCK:
+            return False   # its srcu-rscsi edge runs back to its srcu-lock (memory.py)
         depth = 0
         for eid in t.events:
             tags = self.events[eid].tags
@@ -433,15 +450,16 @@ class Execution:
                      ctrl=t.ctx.ctrl, rmw=rmw, label=label, ghost=ghost)
 
     def _rmw_events(self, t: Thread, op: Rmw, ref: LocRef, eid: int, old: Any, writes: bool) -> list[Event]:
+        # linux-kernel.bell: every access of an atomic RMW instruction is in RMW; a
+        # successful fully ordered one's read and write carry MB (memory.py orders them
+        # as if smp_mb() came before the read and after the write). FailedRMW: a failed
+        # RMW's read keeps no ACQUIRE or MB (only here is it known that it failed).
         evs: list[Event] = []
         full = op.order == "mb" and writes and not op.noreturn
-        if full:   # fully ordered: smp_mb() before and after (linux-kernel.def {mb})
-            evs.append(Event(eid, t.tid, "F", None, None, frozenset({"mb"}), ctrl=t.ctx.ctrl, label=op.label))
-            eid += 1
         rtag = {"acquire": ACQUIRE}.get(op.order, ONCE) if writes else ONCE
         if op.noreturn:
             rtag = NORETURN
-        rtags = {rtag}
+        rtags = {rtag, RMW, MB} if full else {rtag, RMW}
         if op.lock_kinds and writes:
             rtags = {ACQUIRE, op.lock_kinds[0]}
         elif op.lock_kinds:
@@ -454,12 +472,9 @@ class Execution:
             new = op.update(old)
             data = deps_of(new) | frozenset({rid}) | (deps_of(op.expect.value) if op.expect is not None else frozenset())
             wtag = RELEASE if op.order == "release" else ONCE
-            extra = (op.lock_kinds[1],) if op.lock_kinds else ()
+            extra = (op.lock_kinds[1],) if op.lock_kinds else (RMW, MB) if full else (RMW,)
             evs.append(self._write_event(t, wtag, ref, eid, new, op.label, op.ghost, data,
                                          extra=extra, rmw=rid))
-            eid += 1
-            if full:
-                evs.append(Event(eid, t.tid, "F", None, None, frozenset({"mb"}), ctrl=t.ctx.ctrl, label=op.label))
         return evs
 
     def _add(self, ev: Event) -> None:
@@ -475,6 +490,7 @@ class Execution:
         op = t.pending
         eid = len(self.events)
         self._options_cache.clear()
+        self.just_settled = False
         self.step_starts.append(eid)
         self.step_tids.append(tid)
         if isinstance(op, Load) and opt.src is None:
@@ -496,7 +512,7 @@ class Execution:
                 # A value read from this thread's own store carries that store's
                 # dependencies (dep+plain: plain accesses carry dependencies).
                 src = self.events[w]
-                inherited = src.data if src.tid == tid else frozenset()
+                inherited = src.data if src.tid == tid and SRCU_UNLOCK not in src.tags else frozenset()
                 result = (value, frozenset({eid}) | inherited)
         elif isinstance(op, Store):
             ref = as_locref(op.target)
@@ -541,6 +557,8 @@ class Execution:
         for r in reads:
             self.rf[r] = store
             del self.promises[r]
+        if reads and not self.promises:
+            self.just_settled = True
 
     def _advance(self, t: Thread, result, first: bool = False) -> None:
         """Resume the thread with the result of its last operation, running fences
@@ -563,9 +581,10 @@ class Execution:
                 raise ModelError(f"thread {t.spec.name}: {type(exc).__name__}: {exc}") from exc
             first = False
             if isinstance(op, Fence):
-                if op.kind == "sync-rcu":
+                if op.kind in ("sync-rcu", SYNC_SRCU):
                     self._has_gp = True
-                self._add(Event(len(self.events), t.tid, "F", None, None, frozenset({op.kind}),
+                floc = None if op.target is None else as_locref(op.target).loc   # sync-srcu: its srcu_struct
+                self._add(Event(len(self.events), t.tid, "F", floc, None, frozenset({op.kind}),
                                 ctrl=t.ctx.ctrl, label=op.label))
                 t.received.append((None, frozenset()))
                 send = None
@@ -599,6 +618,7 @@ class Execution:
         new._has_gp = self._has_gp
         new.speculation = self.speculation
         new.promises = dict(self.promises)
+        new.just_settled = self.just_settled
         new.threads = []
         for old in self.threads:
             t = Thread(old.tid, old.spec)

@@ -127,6 +127,40 @@ def build(variant: type[Protocol], scenario: Scenario) -> World:
         threads.append(ThreadSpec(f"writer{w}", proto.writer, (w, scenario.cycles, tuple(pool))))
     for r in range(scenario.readers):
         threads.append(ThreadSpec(f"reader{r}", proto.reader, (r, scenario.lookups)))
+    if getattr(variant, "load_buffering", False):
+        threads = with_promises(threads)
     nw = scenario.writers
     return World(variant, scenario, kernel, proto, tuple(threads),
                  tuple(range(nw)), tuple(range(nw, nw + scenario.readers)))
+
+
+# Load buffering in protocol runs (docs/memory-model.md, "Load buffering"): a
+# variant that sets ``load_buffering = True`` lets its threads' loads promise the
+# values that threads they can form a po|rf cycle with store to the same location.
+# Those values are taken from a few fixed runs of the scenario (the sequentially
+# consistent one and some seeded random interleavings), so the option lists, and
+# with them every saved trace, are the same on every run and every replay.
+PROMISE_SAMPLE_RUNS = 16
+PROMISE_SAMPLE_STEPS = 10_000
+
+
+def with_promises(threads: list[ThreadSpec]) -> list[ThreadSpec]:
+    import random
+
+    from .engine import Execution, FirstChooser, RandomChooser
+    from .explore import StoreLog
+
+    log = StoreLog()
+    choosers = [FirstChooser()] + [RandomChooser(random.Random(i)) for i in range(PROMISE_SAMPLE_RUNS)]
+    for chooser in choosers:
+        ex = Execution(threads)
+        ex.run(chooser, max_steps=PROMISE_SAMPLE_STEPS)
+        log.add(ex)
+    spec = log.speculation()
+    if spec is None:
+        return threads
+    out = []
+    for tid, t in enumerate(threads):
+        mine = {loc: per[tid] for loc, per in spec.values.items() if tid in per}
+        out.append(attrs.evolve(t, promises=mine or None))
+    return out
