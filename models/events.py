@@ -17,11 +17,24 @@ ACQUIRE = "acquire"      # smp_load_acquire, *_acquire RMWs, lock acquisition (L
 RELEASE = "release"      # smp_store_release, *_release RMWs, unlock (UL)
 PLAIN = "plain"          # ordinary C accesses
 NORETURN = "noreturn"    # the read half of a non-value-returning RMW (atomic_inc, ...)
+MB = "mb"                # a successful fully ordered RMW's read and write (xchg, cmpxchg, ...);
+                         # also the kind of the smp_mb() fence: the bell's one MB tag for both
+RMW = "rmw"              # every access of an atomic RMW instruction, a failed one included
+                         # (the bell's RMW set; lock.cat's LKR/LKW are not in it)
+
+# SRCU (linux-kernel.bell): srcu_read_lock() is a read of the srcu_struct tagged
+# srcu-lock, srcu_read_unlock() a write of the index tagged srcu-unlock, and
+# synchronize_srcu() a fence-like event tagged sync-srcu that has the srcu_struct
+# as its location (the "& loc" of rcu-order pairs it with that struct's readers).
+SRCU_LOCK = "srcu-lock"
+SRCU_UNLOCK = "srcu-unlock"
+SYNC_SRCU = "sync-srcu"
 
 # Fence kinds, as linux-kernel.def names them.
 FENCES = frozenset({
     "rmb", "wmb", "mb", "before-atomic", "after-atomic", "after-spinlock",
-    "after-unlock-lock", "rcu-lock", "rcu-unlock", "sync-rcu", "barrier",
+    "after-unlock-lock", "after-srcu-read-unlock", "rcu-lock", "rcu-unlock", "sync-rcu",
+    "sync-srcu", "barrier",
 })
 
 # Spinlock event kinds from lock.cat.
@@ -251,9 +264,11 @@ class Event:
     """One event of an execution graph.
 
     ``kind`` is ``R``, ``W`` or ``F``; ``tags`` holds the LKMM annotations
-    (``once``, ``acquire``, ``release``, ``plain``, ``noreturn``), the fence kind
-    for ``F``, and the lock kind (``LKR``, ``LKW``, ``UL``, ``LF``, ``RL``, ``RU``)
-    for spinlock accesses. ``rmw`` on a write names the read it is atomic with.
+    (``once``, ``acquire``, ``release``, ``plain``, ``noreturn``, ``mb``, ``rmw``,
+    ``srcu-lock``, ``srcu-unlock``), the fence kind for ``F``, and the lock kind
+    (``LKR``, ``LKW``, ``UL``, ``LF``, ``RL``, ``RU``) for spinlock accesses. ``loc``
+    is None for a fence, except ``sync-srcu``, whose location is its srcu_struct.
+    ``rmw`` on a write names the read it is atomic with.
     ``addr``/``data``/``ctrl`` are the load events this event depends on.
     ``tid`` is -1 for the initial writes.
     """

@@ -1,27 +1,32 @@
 """The Linux Kernel Memory Model, as one consistency check over an execution graph.
 
-This module is vmafuzz's counterpart of ``tools/memory-model/linux-kernel.cat``
-(with ``lock.cat`` and ``linux-kernel.bell``). Every relation below keeps the
-LKMM's name; every axiom cites the litmus tests in
-``../shared/litmus/kernel/`` that need it. ``check()`` answers one question:
-is this (partial) execution allowed? The engine asks it for every candidate
-``rf`` edge and every candidate ``co`` position, so what a load may read and
-where a store may land are decided here and nowhere else.
+This module is vmafuzz's counterpart of the current ``tools/memory-model/``
+files (``linux-kernel.cat``, ``lock.cat``, ``linux-kernel.bell``, variant
+``lkmmv2``; ``../shared/oracle/lkmm/``). ``check`` follows ``linux-kernel.cat``
+from top to bottom: one named relation a line where it can, each axiom under its
+cat name with a litmus test that needs it (``../shared/litmus/kernel/`` or
+``tests/data/model/``). ``check()`` answers one question: is this (partial)
+execution allowed? The engine asks it for every candidate ``rf`` edge and every
+candidate ``co`` position, so what a load may read and where a store may land are
+decided here and nowhere else. ``flags`` and ``data_races`` say what herd7 flags
+about one execution (``Flag data-race`` ...); they cost nothing unless asked.
 
 Relations are bit sets: ``rel[i]`` is an int whose bit ``j`` says ``i rel j``.
 Sets of events are ints too. ``n`` events are numbered by ``eid``.
 
-How a graph is made (see ``engine.py``): events are added in an interleaving,
-each thread in program order, and a load reads only from a store that already
-exists. So ``po | rf`` is always acyclic: load buffering (``LB+poonceonces``)
-is the one LKMM behaviour the engine does not produce (docs/memory-model.md).
+How a graph is made (see ``engine.py``): events are added thread by thread in
+program order. A load normally reads a store that exists, but with load
+buffering a read may have no ``rf`` edge yet (it then has no ``fr`` edge either)
+or read a store added after it, so ``po | rf`` may have cycles: nothing here
+assumes that an ``rf`` edge points to an earlier eid or that every read has one.
 """
 
 from __future__ import annotations
 
 from typing import Sequence
 
-from .events import ACQUIRE, LKR, LKW, NORETURN, PLAIN, RELEASE, UL, Event
+from .events import (ACQUIRE, LF, LKR, LKW, MB, NORETURN, PLAIN, RELEASE, RL, RMW, RU,
+                     SRCU_LOCK, SRCU_UNLOCK, SYNC_SRCU, UL, Event)
 
 
 # --------------------------------------------------------------------------
@@ -36,6 +41,7 @@ def bits(x: int):
 
 
 def compose(a: list[int], b: list[int]) -> list[int]:
+    """a ; b"""
     out = []
     for row in a:
         acc = 0
@@ -48,6 +54,7 @@ def compose(a: list[int], b: list[int]) -> list[int]:
 
 
 def union(*rels: list[int]) -> list[int]:
+    """a | b | ..."""
     return [_or(xs) for xs in zip(*rels)]
 
 
@@ -59,7 +66,18 @@ def _or(xs) -> int:
 
 
 def restrict(a: list[int], dom: int = -1, rng: int = -1) -> list[int]:
+    """[dom] ; a ; [rng]"""
     return [(row & rng) if (dom >> i) & 1 else 0 for i, row in enumerate(a)]
+
+
+def inverse(a: list[int]) -> list[int]:
+    """a^-1"""
+    out = [0] * len(a)
+    for i, row in enumerate(a):
+        b = 1 << i
+        for j in bits(row):
+            out[j] |= b
+    return out
 
 
 def plus(a: list[int]) -> list[int]:
@@ -97,6 +115,7 @@ def star(a: list[int]) -> list[int]:
 
 
 def opt(a: list[int]) -> list[int]:
+    """a?"""
     return [row | (1 << i) for i, row in enumerate(a)]
 
 
@@ -140,8 +159,12 @@ def acyclic(a: list[int]) -> bool:
     return topological_order(a) is not None
 
 
+def irreflexive(a: list[int], within: int = -1) -> bool:
+    return not any((row >> i) & 1 and (within >> i) & 1 for i, row in enumerate(a))
+
+
 # --------------------------------------------------------------------------
-# The check
+# The graph and its base relations
 # --------------------------------------------------------------------------
 
 class Graph:
@@ -157,256 +180,756 @@ class Graph:
         self.threads = threads
 
 
-def check(g: Graph) -> str | None:
-    """Return None when the execution is LKMM-consistent, else the name of the broken axiom."""
-    ev = g.events
-    n = len(ev)
-    rng = range(n)
+class _Base:
+    """The bell's sets and the base relations of one graph (po, rf, co, fr, deps)."""
 
-    # ---- sets of events (linux-kernel.bell, lock.cat) ----
-    R = W = F = Marked = Acquire = Release = R4rmb = RMW = LKWs = 0
-    fence_of: dict[str, int] = {}
-    for e in ev:
-        b = 1 << e.eid
-        t = e.tags
-        if e.kind == "R":
-            R |= b
-            if NORETURN not in t:
-                R4rmb |= b
-            if ACQUIRE in t or LKR in t:       # lock.cat: Acquire = Acquire | LKR
-                Acquire |= b
-        elif e.kind == "W":
-            W |= b
-            if RELEASE in t or UL in t:        # lock.cat: Release = Release | UL
-                Release |= b
-            if LKW in t:
-                LKWs |= b
-            if e.rmw is not None:
-                RMW |= b | (1 << e.rmw)
-        else:
-            F |= b
-            for k in t:
-                fence_of[k] = fence_of.get(k, 0) | b
-        if PLAIN not in t:                     # bell: Marked = ~M | IW | annotated accesses
-            Marked |= b
-    M = R | W
+    def __init__(self, g: Graph):
+        ev = g.events
+        n = self.n = len(ev)
+        self.g = g
+        # ---- sets of events (linux-kernel.bell, lock.cat) ----
+        # The engine applies the bell's FailedRMW filter itself when it builds an RMW
+        # (only there is it known whether the RMW wrote): a failed RMW's read carries
+        # RMW but no ACQUIRE or MB. So Acquire, Release and Mb are the tagged events.
+        R = W = F = IW = Marked = Acquire = Release = Noreturn = Mb = RMWs = 0
+        LKRs = LKWs = ULs = SrcuLock = SrcuUnlock = SyncRcu = SyncSrcu = 0
+        fence_of: dict[str, int] = {}
+        for e in ev:
+            b = 1 << e.eid
+            t = e.tags
+            if e.kind == "R":
+                R |= b
+                if NORETURN in t:
+                    Noreturn |= b
+                if ACQUIRE in t or LKR in t:       # lock.cat: Acquire = Acquire | LKR
+                    Acquire |= b
+                if LKR in t:
+                    LKRs |= b
+                elif SRCU_LOCK in t:
+                    SrcuLock |= b
+            elif e.kind == "W":
+                W |= b
+                if e.tid < 0:
+                    IW |= b
+                if RELEASE in t or UL in t:        # lock.cat: Release = Release | UL
+                    Release |= b
+                if UL in t:
+                    ULs |= b
+                elif LKW in t:
+                    LKWs |= b
+                elif SRCU_UNLOCK in t:
+                    SrcuUnlock |= b
+            else:
+                F |= b
+                for k in t:
+                    fence_of[k] = fence_of.get(k, 0) | b
+                if "sync-rcu" in t:
+                    SyncRcu |= b
+                elif SYNC_SRCU in t:
+                    SyncSrcu |= b
+            if MB in t:
+                Mb |= b
+            if RMW in t:
+                RMWs |= b
+            if PLAIN not in t:                     # bell: Marked = ~M | IW | annotated accesses
+                Marked |= b
+        self.R, self.W, self.F, self.IW, self.M = R, W, F, IW, R | W
+        self.Marked, self.Plain = Marked, (R | W) & ~Marked
+        self.Acquire, self.Release, self.Mb, self.RMW = Acquire, Release, Mb, RMWs
+        self.Noreturn, self.R4rmb = Noreturn, R & ~Noreturn       # R4rmb = R \ Noreturn
+        self.LKR, self.LKW, self.UL = LKRs, LKWs, ULs
+        self.Srcu_lock, self.Srcu_unlock = SrcuLock, SrcuUnlock
+        self.Sync_rcu, self.Sync_srcu = SyncRcu, SyncSrcu
+        self.fence_of = fence_of
 
-    # ---- program order, locations, threads ----
-    po = [0] * n
-    pre = [0] * n          # events po-before
-    thread_mask = [1 << i for i in rng]   # int: same thread (IW: only itself)
-    for evs in g.threads:
-        acc = 0
-        for e in evs:
-            acc |= 1 << e
-        after = acc
-        before = 0
-        for e in evs:
-            after &= ~(1 << e)
-            po[e] = after
-            pre[e] = before
-            before |= 1 << e
-            thread_mask[e] = acc
-    loc_mask: dict = {}
-    for e in ev:
-        if e.loc is not None:
-            loc_mask[e.loc] = loc_mask.get(e.loc, 0) | (1 << e.eid)
-    po_loc = [po[i] & loc_mask[ev[i].loc] if ev[i].loc is not None else 0 for i in rng]
+        # ---- program order, threads, locations ----
+        po = [0] * n
+        pre = [0] * n                          # po^-1, as rows
+        thread_mask = [1 << i for i in range(n)]   # same thread (IW: only itself)
+        for evs in g.threads:
+            acc = 0
+            for e in evs:
+                acc |= 1 << e
+            after = acc
+            before = 0
+            for e in evs:
+                after &= ~(1 << e)
+                po[e] = after
+                pre[e] = before
+                before |= 1 << e
+                thread_mask[e] = acc
+        self.po, self.pre, self.thread_mask = po, pre, thread_mask
+        loc_mask: dict = {}
+        for e in ev:
+            if e.loc is not None:
+                loc_mask[e.loc] = loc_mask.get(e.loc, 0) | (1 << e.eid)
+        self.loc_mask = loc_mask
+        M = self.M
+        self.po_loc = [po[i] & loc_mask[ev[i].loc] & M if ev[i].loc is not None and (M >> i) & 1
+                       else 0 for i in range(n)]
 
-    # ---- rf, co, fr ----
-    rf = [0] * n
-    for r, w in g.rf.items():
-        rf[w] |= 1 << r
-    co = [0] * n
-    for ws in g.co.values():
-        later = 0
-        for w in reversed(ws):
-            co[w] = later
-            later |= 1 << w
-    fr = [0] * n
-    for r, w in g.rf.items():
-        fr[r] = co[w]
+        # ---- rf, co, fr (a read with no rf edge yet has no fr edge) ----
+        rf = [0] * n
+        for r, w in g.rf.items():
+            rf[w] |= 1 << r
+        co = [0] * n
+        for ws in g.co.values():
+            later = 0
+            for w in reversed(ws):
+                co[w] = later
+                later |= 1 << w
+        fr = [0] * n
+        for r, w in g.rf.items():
+            fr[r] = co[w]
+        self.rf, self.co, self.fr = rf, co, fr
+        self.rfe = self.external(rf)
+        self.rfi = self.internal(rf)
 
-    def ext_of(rel):
-        return [row & ~thread_mask[i] for i, row in enumerate(rel)]
+    def internal(self, rel: list[int]) -> list[int]:
+        """rel & int"""
+        tm = self.thread_mask
+        return [row & tm[i] for i, row in enumerate(rel)]
 
-    def int_of(rel):
-        return [row & thread_mask[i] for i, row in enumerate(rel)]
+    def external(self, rel: list[int]) -> list[int]:
+        """rel & ext"""
+        tm = self.thread_mask
+        return [row & ~tm[i] for i, row in enumerate(rel)]
 
-    rfe = ext_of(rf)
-    rfi = int_of(rf)
-
-    # Coherence (sequential consistency per variable): acyclic po-loc | com.
-    # Forces CoRR, CoRW, CoWR, CoWW (+poonceonce+Once) to be Never.
-    com = union(rf, co, fr)
-    if not acyclic(union(po_loc, com)):
-        return "coherence"
-
-    # Atomicity: empty rmw & (fre ; coe). An RMW's write is co-immediately after the
-    # store its read took. Needed by every lock test (lock.cat makes spin_lock an RMW).
-    for e in ev:
-        if e.rmw is not None and e.rmw in g.rf:
-            src = g.rf[e.rmw]
-            between = co[src] & ~co[e.eid] & ~(1 << e.eid)
-            if between:
-                return "atomic"
-
-    # ---- dependencies ----
-    addr = [0] * n
-    data = [0] * n
-    ctrl = [0] * n
-    for e in ev:
-        b = 1 << e.eid
-        for r in e.addr:
-            addr[r] |= b
-        for r in e.data:
-            data[r] |= b
-        for r in e.ctrl:
-            ctrl[r] |= b
-    dep = union(addr, data)
-
-    # ---- fences (linux-kernel.cat "Fences") ----
-    def fencerel(kind: str) -> list[int]:
-        out = [0] * n
-        for f in bits(fence_of.get(kind, 0)):
+    def fencerel(self, fences: int) -> list[int]:
+        """po ; [fences] ; po"""
+        out = [0] * self.n
+        po, pre = self.po, self.pre
+        for f in bits(fences):
             after = po[f]
             for a in bits(pre[f]):
                 out[a] |= after
         return out
 
-    acq_po = [po[i] & M if (Acquire >> i) & 1 else 0 for i in rng]
-    po_rel = [po[i] & Release if (M >> i) & 1 else 0 for i in rng]
-    # po-unlock-lock-po = po ; [UL] ; (po | rf) ; [LKR] ; po. An unlock followed by a
-    # lock acquisition, either on the same CPU (po, any lock: MP+unlocklockonceonce+
-    # fencermbonceonce needs this across two different locks) or reading the unlock
-    # (rf: MP+polocks, ISA2+pooncelock+pooncelock+pombonce), orders what precedes the
-    # unlock before what follows the lock. (linux-kernel.cat since the "(po|rf)" change;
-    # the older po-unlock-rf-lock-po had rf only and lets that MP test through.)
-    po_unlock_lock_po = [0] * n
-    LKRs = 0
-    for e in ev:
-        if LKR in e.tags:
-            LKRs |= 1 << e.eid
-    if LKRs:
-        for e in ev:
-            if UL in e.tags:
+    def deps(self) -> tuple[list[int], list[int], list[int]]:
+        """addr, data, ctrl. The engine's values already carry dependencies through
+        this thread's own stores (the bell's ``carry-dep = (data ; [~Srcu-unlock] ;
+        rfi)*``), so the events' sets are the bell's redefined addr, data, ctrl."""
+        n = self.n
+        addr = [0] * n
+        data = [0] * n
+        ctrl = [0] * n
+        for e in self.g.events:
+            b = 1 << e.eid
+            for r in e.addr:
+                addr[r] |= b
+            for r in e.data:
+                data[r] |= b
+            for r in e.ctrl:
+                ctrl[r] |= b
+        return addr, data, ctrl
+
+
+# --------------------------------------------------------------------------
+# linux-kernel.cat
+# --------------------------------------------------------------------------
+
+class _Model:
+    """The relations of linux-kernel.cat for one graph, computed in the cat's order.
+    ``check`` stops at the first broken axiom; ``flags`` and ``data_races`` go on to
+    the plain-access section."""
+
+    def __init__(self, g: Graph):
+        self.b = _Base(g)
+
+    # (* Fundamental coherence ordering *)
+    def coherence(self) -> bool:
+        """acyclic po-loc | com as coherence. Forces CoRR, CoRW, CoWR, CoWW
+        (+poonceonce+Once) to be Never."""
+        b = self.b
+        self.com = com = union(b.rf, b.co, b.fr)
+        return acyclic(union(b.po_loc, com))
+
+    def atomic(self) -> bool:
+        """empty rmw & (fre ; coe) as atomic: no store lands co-between an RMW's read's
+        source and its write. Every lock test needs it (lock.cat makes spin_lock an
+        RMW); tests/data/model/atomic-add-unless-*.litmus."""
+        g = self.b.g
+        co = self.b.co
+        for e in g.events:
+            if e.rmw is not None and e.rmw in g.rf:
+                src = g.rf[e.rmw]
+                if co[src] & ~co[e.eid] & ~(1 << e.eid):
+                    return False
+        return True
+
+    def ordering(self) -> None:
+        """Basic relations, fences, ppo, prop and hb, pb's ingredients."""
+        b = self.b
+        n = b.n
+        M, W, R, po, pre = b.M, b.W, b.R, b.po, b.pre
+        addr, data, ctrl = self.addr, self.data, self.ctrl = b.deps()
+
+        # (* Release Acquire *)
+        acq_po = [po[i] & M if (b.Acquire >> i) & 1 else 0 for i in range(n)]   # [Acquire] ; po ; [M]
+        po_rel = [po[i] & b.Release if (M >> i) & 1 else 0 for i in range(n)]   # [M] ; po ; [Release]
+        # po-unlock-lock-po = po ; [UL] ; (po | rf) ; [LKR] ; po: on the same CPU even for
+        # another lock (MP+unlocklockonceonce+fencermbonceonce), or through the lock
+        # (MP+polocks, ISA2+pooncelock+pooncelock+pombonce).
+        po_unlock_lock_po = [0] * n
+        if b.LKR:
+            for u in bits(b.UL):
                 after = 0
-                for lk in bits((rf[e.eid] | po[e.eid]) & LKRs):
+                for lk in bits((b.rf[u] | po[u]) & b.LKR):
                     after |= po[lk]
                 if after:
-                    for a in bits(pre[e.eid]):
+                    for a in bits(pre[u]):
                         po_unlock_lock_po[a] |= after
+        self.acq_po, self.po_rel, self.po_unlock_lock_po = acq_po, po_rel, po_unlock_lock_po
 
-    rmb = restrict(fencerel("rmb"), R4rmb, R4rmb)          # MP+fencewmbonceonce+fencermbonceonce
-    wmb = restrict(fencerel("wmb"), W, W)
-    mb = restrict(fencerel("mb"), M, M)                     # SB+fencembonceonces, R+fencembonceonces
-    # smp_mb__before_atomic / smp_mb__after_atomic order against the RMW they annotate.
-    for f in bits(fence_of.get("before-atomic", 0)):
-        first = po[f] & RMW
-        if first:
-            e = (first & -first).bit_length() - 1
-            tgt = ((1 << e) | po[e]) & M
-            for a in bits(pre[f] & M):
-                mb[a] |= tgt
-    def full_fence_after(kind: str, kinds_before: int) -> None:
-        """[M] ; po? ; [X] ; fencerel(kind) ; [M]: the last X event before the fence,
-        and everything before it, against everything after the fence."""
-        for f in bits(fence_of.get(kind, 0)):
-            last = pre[f] & kinds_before
-            if last:
-                e = last.bit_length() - 1
-                tgt = po[f] & M
-                for a in bits(((1 << e) | pre[e]) & M):
+        # (* Fences *)
+        fence_of = b.fence_of
+        rmb = restrict(b.fencerel(fence_of.get("rmb", 0)), b.R4rmb, b.R4rmb)   # MP+fencewmbonceonce+fencermbonceonce
+        wmb = restrict(b.fencerel(fence_of.get("wmb", 0)), W, W)
+        mb = self._mb(po_unlock_lock_po)                                       # SB+fencembonceonces
+        gp = self._gp()                                                        # po ; [Sync-rcu | Sync-srcu] ; po?
+        strong_fence = union(mb, gp) if gp is not None else mb
+        nonrw_fence = union(strong_fence, po_rel, acq_po)
+        fence = union(nonrw_fence, wmb, rmb)
+        self.rmb, self.wmb, self.mb, self.gp = rmb, wmb, mb, gp
+        self.strong_fence, self.nonrw_fence, self.fence = strong_fence, nonrw_fence, fence
+
+        # (* Preserved Program Order *)
+        Marked, Plain = b.Marked, b.Plain
+        dep = union(addr, data)
+        rwdep = restrict(union(dep, ctrl), rng=W)                              # LB+fencembonceonce+ctrlonceonce
+        overwrite = union(b.co, b.fr)
+        to_w = union(rwdep, b.internal(overwrite), compose(restrict(addr, rng=Plain), wmb))
+        to_r = union(restrict(addr, rng=R), compose(restrict(dep, rng=Marked), b.rfi))  # MP+onceassign+derefonce
+        ppo = union(to_r, to_w, b.internal(fence), b.internal(po_unlock_lock_po))
+        self.dep, self.ppo = dep, ppo
+
+        # (* Propagation: Ordering from release operations and strong fences. *)
+        # A-cumul(r) = (rfe ; [Marked])? ; r  (WRC+pooncerelease+fencermbonceonce+Once)
+        sf_rel = union(strong_fence, po_rel)
+        a_cumul = union(sf_rel, compose(restrict(b.rfe, rng=Marked), sf_rel))
+        # rmw-sequence = (rf ; rmw)*: a fence that orders a store also orders the RMWs
+        # that read it, in a chain (v6.3: fully ordered atomics at least as strong as
+        # release ones).
+        rmw_sequence = self._rmw_sequence()
+        cumul_fence = restrict(union(a_cumul, wmb, po_unlock_lock_po), Marked, Marked)
+        if rmw_sequence is not None:
+            cumul_fence = compose(cumul_fence, rmw_sequence)
+        # prop = [Marked] ; (overwrite & ext)? ; cumul-fence* ; [Marked] ; rfe? ; [Marked]
+        prop = restrict(opt(b.external(overwrite)), Marked)
+        prop = restrict(compose(prop, star(cumul_fence)), rng=Marked)
+        prop = restrict(compose(prop, opt(b.rfe)), rng=Marked)
+        self.rmw_sequence, self.cumul_fence, self.prop = rmw_sequence, cumul_fence, prop
+
+        # hb = [Marked] ; (ppo | rfe | ((prop \ id) & int)) ; [Marked]
+        tm = b.thread_mask
+        prop_int_noid = [row & tm[i] & ~(1 << i) for i, row in enumerate(prop)]
+        self.hb = restrict(union(ppo, b.rfe, prop_int_noid), Marked, Marked)
+
+    def _mb(self, po_unlock_lock_po: list[int]) -> list[int]:
+        b = self.b
+        M, po, pre, fence_of = b.M, b.po, b.pre, b.fence_of
+        # ([M] ; fencerel(Mb) ; [M]) | ([M] ; po ; [Mb & R]) | ([Mb & W] ; po ; [M]):
+        # smp_mb() fences, and the read and write of a successful fully ordered RMW,
+        # which order as if an smp_mb() came before the read and after the write
+        # (SB+xchg-mid, MP-xchg-reader in tests/data/model).
+        mb = [0] * b.n
+        for f in bits(b.Mb):
+            after = po[f] & M
+            before = pre[f] & M
+            bit = 1 << f
+            if (b.R >> f) & 1:
+                after |= bit                   # [M] ; po ; [Mb & R]
+            elif (b.W >> f) & 1:
+                before |= bit                  # [Mb & W] ; po ; [M]
+            if after:
+                for a in bits(before):
+                    mb[a] |= after
+        # [M] ; fencerel(Before-atomic) ; [RMW] ; po? ; [M]  (sb-inc-before-atomic)
+        for f in bits(fence_of.get("before-atomic", 0)):
+            tgt = 0
+            for e in bits(po[f] & b.RMW):
+                tgt |= ((1 << e) | po[e]) & M
+            if tgt:
+                for a in bits(pre[f] & M):
                     mb[a] |= tgt
 
-    full_fence_after("after-atomic", RMW)
-    # smp_mb__after_spinlock: the lock acquisition and everything before it, against
-    # everything after (Z6.0+pooncelock+poonceLock+pombonce, MP+polockmbonce+poacquiresilsil).
-    full_fence_after("after-spinlock", LKWs)
-    # smp_mb__after_unlock_lock: an unlock followed (in co or po) by this lock.
-    for f in bits(fence_of.get("after-unlock-lock", 0)):
-        tgt = po[f] & M
-        for k in bits(pre[f] & LKWs):
-            for e in ev:
-                if UL in e.tags and ((co[e.eid] >> k) & 1 or (po[e.eid] >> k) & 1):
-                    for a in bits(pre[e.eid] & M):
+        def last_then_fence(kind: str, events: int) -> None:
+            """[M] ; po? ; [events] ; fencerel(kind) ; [M]"""
+            for f in bits(fence_of.get(kind, 0)):
+                src = 0
+                for e in bits(pre[f] & events):
+                    src |= ((1 << e) | pre[e]) & M
+                tgt = po[f] & M
+                if tgt:
+                    for a in bits(src):
                         mb[a] |= tgt
-    # gp = po ; [Sync-rcu] ; po?   (a grace period is a strong fence too)
-    gp = [0] * n
-    for s in bits(fence_of.get("sync-rcu", 0)):
-        tgt = po[s] | (1 << s)
-        for a in bits(pre[s]):
-            gp[a] |= tgt
-    strong_fence = union(mb, gp)
-    nonrw_fence = union(strong_fence, po_rel, acq_po)
-    fence = union(nonrw_fence, wmb, rmb)
 
-    # ---- preserved program order ----
-    rwdep = restrict(union(dep, ctrl), rng=W)               # LB+fencembonceonce+ctrlonceonce
-    overwrite = union(co, fr)
-    Plain = M & ~Marked
-    to_w = union(rwdep, int_of(overwrite), compose(restrict(addr, rng=Plain), wmb))
-    to_r = union(addr, compose(restrict(dep, rng=Marked), rfi))   # MP+onceassign+derefonce
-    ppo = union(to_r, to_w, fence, int_of(po_unlock_lock_po))
+        last_then_fence("after-atomic", b.RMW)
+        # Z6.0+pooncelock+poonceLock+pombonce, MP+polockmbonce+poacquiresilsil
+        last_then_fence("after-spinlock", b.LKW)
+        last_then_fence("after-srcu-read-unlock", b.Srcu_unlock)
+        # [M] ; po-unlock-lock-po ; [After-unlock-lock] ; po ; [M]
+        for f in bits(fence_of.get("after-unlock-lock", 0)):
+            tgt = po[f] & M
+            for a in bits(M):
+                if (po_unlock_lock_po[a] >> f) & 1:
+                    mb[a] |= tgt
+        return mb
 
-    # ---- propagation ----
-    # A-cumul: release and strong fences are cumulative over stores read before them
-    # (WRC+pooncerelease+fencermbonceonce+Once, ISA2+pooncerelease+poacquirerelease+poacquireonce).
-    sf_rel = union(strong_fence, po_rel)
-    a_cumul = union(sf_rel, compose(restrict(rfe, rng=Marked), sf_rel))
-    cumul_fence = restrict(union(a_cumul, wmb, po_unlock_lock_po), Marked, Marked)
-    # cumul-fence ends in "; rmw-sequence", rmw-sequence = (rf ; rmw)*: a fence that
-    # orders a store also orders the RMWs that read it, in a chain (linux-kernel.cat since
-    # v6.3; without it a fully ordered RMW can order less than a release, the
-    # "atomics-not-monotonic" tests of that change).
-    if RMW:
-        rf_rmw = [0] * n
-        for e in ev:
-            if e.rmw is not None and e.rmw in g.rf:
-                rf_rmw[g.rf[e.rmw]] |= 1 << e.eid
-        if any(rf_rmw):
-            cumul_fence = compose(cumul_fence, star(rf_rmw))
-    overwrite_ext = ext_of(overwrite)
-    step1 = restrict(opt(overwrite_ext), Marked)
-    step2 = restrict(compose(step1, star(cumul_fence)), rng=Marked)
-    prop = restrict(compose(step2, opt(rfe)), rng=Marked)
+    def _gp(self) -> list[int] | None:
+        """gp = po ; [Sync-rcu | Sync-srcu] ; po?  (a grace period is a strong fence)"""
+        b = self.b
+        gps = b.Sync_rcu | b.Sync_srcu
+        if not gps:
+            return None
+        gp = [0] * b.n
+        for s in bits(gps):
+            tgt = b.po[s] | (1 << s)
+            for a in bits(b.pre[s]):
+                gp[a] |= tgt
+        return gp
 
-    # Happens-before: acyclic (MP+pooncerelease+poacquireonce, S+fencewmbonceonce+poacquireonce).
-    prop_int_noid = [row & thread_mask[i] & ~(1 << i) for i, row in enumerate(prop)]
-    hb = restrict(union(ppo, rfe, prop_int_noid), Marked, Marked)
-    if not acyclic(hb):
-        return "happens-before"
+    def _rmw_sequence(self) -> list[int] | None:
+        """(rf ; rmw)*, None when it is the identity."""
+        g = self.b.g
+        rf_rmw = None
+        for e in g.events:
+            if e.rmw is not None:
+                src = g.rf.get(e.rmw)
+                if src is not None:
+                    if rf_rmw is None:
+                        rf_rmw = [0] * self.b.n
+                    rf_rmw[src] |= 1 << e.eid
+        return None if rf_rmw is None else star(rf_rmw)
 
-    # Propagation: each non-rf link needs a strong fence (SB+fencembonceonces,
-    # IRIW+fencembonceonces+OnceOnce, R+fencembonceonces, Z6.0+...+pombonce).
-    hb_star = star(hb)
-    pb = restrict(compose(compose(prop, strong_fence), hb_star), rng=Marked)
-    if not acyclic(pb):
-        return "propagation"
+    def happens_before(self) -> bool:
+        """acyclic hb as happens-before (MP+pooncerelease+poacquireonce,
+        S+fencewmbonceonce+poacquireonce)."""
+        return acyclic(self.hb)
 
-    # ---- RCU (the grace-period guarantee) ----
-    rcu = _rcu_check(g, n, po, prop, hb_star, pb)
-    if rcu is not None:
-        return rcu
-    return None
+    def propagation(self) -> bool:
+        """acyclic pb as propagation, pb = prop ; strong-fence ; hb* ; [Marked]: each
+        non-rf link needs a strong fence (SB+fencembonceonces, IRIW+fencembonceonces+OnceOnce,
+        R+fencembonceonces, Z6.0+pooncelock+poonceLock+pombonce)."""
+        self.hb_star = star(self.hb)
+        self.pb = restrict(compose(compose(self.prop, self.strong_fence), self.hb_star),
+                           rng=self.b.Marked)
+        return acyclic(self.pb)
 
+    # (* RCU *)
+    def rcu(self) -> bool:
+        """irreflexive rb as rcu (rcu-gp-reader, srcu-gp-reader, srcu-gp-reader-other-struct
+        in tests/data/model). Sets ``rcu_fence`` and ``rb`` (empty without a grace period
+        and a critical section)."""
+        self.rcu_fence = self.rb = None
+        self.pb_star = None
+        return _rcu(self)
+
+    # (* Plain accesses and data races *)
+    def plain(self) -> None:
+        """The relations of the cat's last section, up to pre-race."""
+        b = self.b
+        n = b.n
+        Marked = b.Marked
+        rcu_fence = self.rcu_fence
+        # let fence = fence | rcu-fence ; let strong-fence = strong-fence | rcu-fence
+        fence = union(self.fence, rcu_fence) if rcu_fence is not None else self.fence
+        strong_fence = union(self.strong_fence, rcu_fence) if rcu_fence is not None else self.strong_fence
+        # xbstar = (hb | pb | rb)*
+        xb = union(self.hb, self.pb, self.rb) if self.rb is not None else union(self.hb, self.pb)
+        xbstar = star(xb)
+        # vis = cumul-fence* ; rfe? ; [Marked] ; ((strong-fence ; [Marked] ; xbstar) | (xbstar & int))
+        head = restrict(compose(star(self.cumul_fence), opt(b.rfe)), rng=Marked)
+        tail = union(compose(restrict(strong_fence, rng=Marked), xbstar), b.internal(xbstar))
+        vis = compose(head, tail)
+        # rmb between reads that are not the reads of non-returning RMWs
+        rmb_fences = b.fence_of.get("rmb", 0)
+        rmb_rel = b.fencerel(rmb_fences) if rmb_fences else [0] * n
+        not_noreturn = ~b.Noreturn
+        # w-pre-bounded = [Marked] ; (addr | fence)?
+        w_pre_bounded = restrict(opt(union(self.addr, fence)), Marked)
+        # r-pre-bounded = [Marked] ; (addr | nonrw-fence | ([R4rmb] ; fencerel(Rmb) ; [~Noreturn]))?
+        r_pre_bounded = restrict(opt(union(self.addr, self.nonrw_fence,
+                                           restrict(rmb_rel, b.R4rmb, not_noreturn))), Marked)
+        # w-post-bounded = fence? ; [Marked] ; rmw-sequence
+        w_post_bounded = restrict(opt(fence), rng=Marked)
+        if self.rmw_sequence is not None:
+            w_post_bounded = compose(w_post_bounded, self.rmw_sequence)
+        # r-post-bounded = (nonrw-fence | ([~Noreturn] ; fencerel(Rmb) ; [R4rmb]))? ; [Marked]
+        r_post_bounded = restrict(opt(union(self.nonrw_fence,
+                                            restrict(rmb_rel, not_noreturn, b.R4rmb))), rng=Marked)
+        sf_xbstar = compose(strong_fence, xbstar)
+        post_vis = compose(w_post_bounded, vis)
+        # ww-vis = fence | (strong-fence ; xbstar ; w-pre-bounded) | (w-post-bounded ; vis ; w-pre-bounded)
+        self.ww_vis = union(fence, compose(sf_xbstar, w_pre_bounded), compose(post_vis, w_pre_bounded))
+        # wr-vis = fence | (strong-fence ; xbstar ; r-pre-bounded) | (w-post-bounded ; vis ; r-pre-bounded)
+        self.wr_vis = union(fence, compose(sf_xbstar, r_pre_bounded), compose(post_vis, r_pre_bounded))
+        # rw-xbstar = fence | (r-post-bounded ; xbstar ; w-pre-bounded)
+        self.rw_xbstar = union(fence, compose(compose(r_post_bounded, xbstar), w_pre_bounded))
+
+    def plain_coherence(self) -> bool:
+        """empty (wr-incoh | rw-incoh | ww-incoh) as plain-coherence: a plain access
+        that races may still not read against a visibility the model guarantees
+        (tests/data/model/plain-coherence-*.litmus)."""
+        b = self.b
+        pre_race = _pre_race(b)
+        rw_xbstar, wr_vis, ww_vis = self.rw_xbstar, self.wr_vis, self.ww_vis
+        for a in range(b.n):
+            pr = pre_race[a]
+            if not pr:
+                continue
+            # wr-incoh = pre-race & rf & rw-xbstar^-1
+            for r in bits(pr & b.rf[a]):
+                if (rw_xbstar[r] >> a) & 1:
+                    return False
+            # rw-incoh = pre-race & fr & wr-vis^-1
+            for w in bits(pr & b.fr[a]):
+                if (wr_vis[w] >> a) & 1:
+                    return False
+            # ww-incoh = pre-race & co & ww-vis^-1
+            for w in bits(pr & b.co[a]):
+                if (ww_vis[w] >> a) & 1:
+                    return False
+        return True
+
+    def races(self) -> list[tuple[int, int]]:
+        """ww-race | wr-race | rw-race, as (earlier-in-the-relation, later) eid pairs."""
+        b = self.b
+        Marked, W = b.Marked, b.W
+        pre_race = _pre_race(b)
+        rw_xbstar, wr_vis, ww_vis = self.rw_xbstar, self.wr_vis, self.ww_vis
+        co_opt_rf = compose(opt(b.co), b.rf)
+        out = []
+        for a in range(b.n):
+            pr = pre_race[a]
+            if not pr:
+                continue
+            found = 0
+            # ww-nonrace = ww-vis & ((Marked * W) | rw-xbstar) & ((W * Marked) | wr-vis)
+            # ww-race = (pre-race & co) \ ww-nonrace
+            a_marked = (Marked >> a) & 1
+            a_w = (W >> a) & 1
+            for c in bits(pr & b.co[a]):
+                nonrace = ((ww_vis[a] >> c) & 1
+                           and ((a_marked and (W >> c) & 1) or (rw_xbstar[a] >> c) & 1)
+                           and ((a_w and (Marked >> c) & 1) or (wr_vis[a] >> c) & 1))
+                if not nonrace:
+                    found |= 1 << c
+            # wr-race = (pre-race & (co? ; rf)) \ wr-vis \ rw-xbstar^-1
+            for c in bits(pr & co_opt_rf[a]):
+                if not (wr_vis[a] >> c) & 1 and not (rw_xbstar[c] >> a) & 1:
+                    found |= 1 << c
+            # rw-race = (pre-race & fr) \ rw-xbstar
+            for c in bits(pr & b.fr[a] & ~rw_xbstar[a]):
+                found |= 1 << c
+            out.extend((a, c) for c in bits(found))
+        return out
+
+
+def _pre_race(b: _Base) -> list[int]:
+    """pre-race = ext & ((Plain * M) | ((M \\ IW) * Plain))"""
+    M, Plain, tm = b.M, b.Plain, b.thread_mask
+    out = [0] * b.n
+    if not Plain:
+        return out
+    not_iw = M & ~b.IW
+    for a in range(b.n):
+        bit = 1 << a
+        if Plain & bit:
+            out[a] = M & ~tm[a]
+        elif not_iw & bit:
+            out[a] = Plain & ~tm[a]
+    return out
+
+
+def _model_checked(g: Graph, full: bool) -> tuple[str | None, _Model]:
+    """Run the axioms in the cat's order; stop at the first broken one. ``full``: also
+    compute the plain-access relations (for flags and data races)."""
+    m = _Model(g)
+    if not m.coherence():
+        return "coherence", m
+    if not m.atomic():
+        return "atomic", m
+    m.ordering()
+    if not m.happens_before():
+        return "happens-before", m
+    if not m.propagation():
+        return "propagation", m
+    if not m.rcu():
+        return "rcu", m
+    if m.b.Plain and (full or _pre_race_in_com(m.b)):
+        m.plain()
+        if not m.plain_coherence():
+            return "plain-coherence", m
+    return None, m
+
+
+def _pre_race_in_com(b: _Base) -> bool:
+    """Some plain access is in rf, co or fr with an access of another thread: only
+    then can plain-coherence fail (it is empty otherwise, and costs nothing)."""
+    pre_race = _pre_race(b)
+    for a in bits(b.M):
+        if pre_race[a] & (b.rf[a] | b.co[a] | b.fr[a]):
+            return True
+    return False
+
+
+def check(g: Graph) -> str | None:
+    """Return None when the execution is LKMM-consistent, else the name of the broken
+    axiom (coherence, atomic, happens-before, propagation, rcu, plain-coherence)."""
+    return _model_checked(g, full=False)[0]
+
+
+def data_races(g: Graph) -> list[tuple[int, int]]:
+    """The racing pairs of one consistent execution (linux-kernel.cat's ww-race,
+    wr-race and rw-race), each as (eid, eid) in the relation's direction, sorted;
+    empty when the execution is race-free (or not consistent)."""
+    verdict, m = _model_checked(g, full=True)
+    if verdict is not None or not m.b.Plain:
+        return []
+    return sorted(m.races())
+
+
+def flags(g: Graph) -> frozenset[str]:
+    """The flags herd7 would raise on this (consistent, complete) execution:
+    ``data-race`` (linux-kernel.cat), ``mixed-accesses``, and the bell's RCU and SRCU
+    nesting flags (``unmatched-rcu-lock``, ``unmatched-rcu-unlock``,
+    ``unmatched-srcu-lock``, ``unmatched-srcu-unlock``, ``multiple-srcu-matches``,
+    ``srcu-bad-value-match``, ``invalid-sleep``)."""
+    verdict, m = _model_checked(g, full=True)
+    out = set()
+    if verdict is not None:
+        return frozenset()
+    b = m.b
+    if b.Plain and m.races():
+        out.add("data-race")
+    if b.Plain and _mixed_accesses(m):
+        out.add("mixed-accesses")
+    pairs, unmatched_locks, unmatched_unlocks = _rcu_rscs(g)
+    if unmatched_locks:
+        out.add("unmatched-rcu-lock")
+    if unmatched_unlocks:
+        out.add("unmatched-rcu-unlock")
+    if b.Srcu_lock or b.Srcu_unlock:
+        srcu = _srcu_rscs(b, m.data)
+        matched_l = matched_u = 0
+        for lk, un in srcu:
+            matched_l |= 1 << lk
+            matched_u |= 1 << un
+        if b.Srcu_lock & ~matched_l:
+            out.add("unmatched-srcu-lock")
+        if b.Srcu_unlock & ~matched_u:
+            out.add("unmatched-srcu-unlock")
+        # (srcu-rscs^-1 ; srcu-rscs) \ id: an unlock matched with two locks, or a lock with two unlocks
+        seen_l: dict[int, int] = {}
+        seen_u: dict[int, int] = {}
+        for lk, un in srcu:
+            if seen_l.setdefault(lk, un) != un or seen_u.setdefault(un, lk) != lk:
+                out.add("multiple-srcu-matches")
+        # different-values(srcu-rscs)
+        if any(g.events[lk].value != g.events[un].value for lk, un in srcu):
+            out.add("srcu-bad-value-match")
+    # rcu-rscs & (po ; [Sync-srcu] ; po): synchronize_srcu() inside an RCU critical section
+    for lk, un in pairs:
+        if un is not None and b.po[lk] & b.Sync_srcu & b.pre[un]:
+            out.add("invalid-sleep")
+    return frozenset(out)
+
+
+def _mixed_accesses(m: _Model) -> bool:
+    """([Plain & W] ; (po-loc \\ barrier) ; [Marked]) | ([Marked] ; (po-loc \\ barrier) ; [Plain & W])"""
+    b = m.b
+    kinds = 0
+    for k in ("barrier", "rmb", "wmb", "mb", "sync-rcu", SYNC_SRCU, "before-atomic",
+              "after-atomic", "rcu-lock", "rcu-unlock"):
+        kinds |= b.fence_of.get(k, 0)
+    # barrier = fencerel(Barrier | Rmb | Wmb | Mb | Sync-rcu | Sync-srcu | Before-atomic |
+    #   After-atomic | Acquire | Release | Rcu-lock | Rcu-unlock | Srcu-lock | Srcu-unlock)
+    #   | (po ; [Release]) | ([Acquire] ; po)
+    barrier = b.fencerel(kinds | b.Mb | b.Acquire | b.Release | b.Srcu_lock | b.Srcu_unlock)
+    for i in range(b.n):
+        barrier[i] |= b.po[i] & b.Release
+    for i in bits(b.Acquire):
+        barrier[i] |= b.po[i]
+    plain_w = b.Plain & b.W
+    for a in range(b.n):
+        rest = b.po_loc[a] & ~barrier[a]
+        if not rest:
+            continue
+        if (plain_w >> a) & 1 and rest & b.Marked:
+            return True
+        if (b.Marked >> a) & 1 and rest & plain_w:
+            return True
+    return False
+
+
+# --------------------------------------------------------------------------
+# RCU and SRCU (linux-kernel.bell's rcu-rscs and srcu-rscs, linux-kernel.cat's rcu)
+# --------------------------------------------------------------------------
+
+def _rcu_rscs(g: Graph) -> tuple[list[tuple[int, int | None]], bool, bool]:
+    """Matching rcu_read_lock()/rcu_read_unlock() pairs, innermost first (the bell's
+    rcu-rscs); a lock still open at the end of its thread is paired with None.
+    Also whether some unlock had no lock."""
+    ev = g.events
+    pairs: list[tuple[int, int | None]] = []
+    unmatched_unlock = False
+    for evs in g.threads:
+        stack: list[int] = []
+        for e in evs:
+            x = ev[e]
+            if x.kind != "F":
+                continue
+            if "rcu-lock" in x.tags:
+                stack.append(e)
+            elif "rcu-unlock" in x.tags:
+                if stack:
+                    pairs.append((stack.pop(), e))
+                else:
+                    unmatched_unlock = True
+        pairs.extend((lk, None) for lk in stack)
+    return pairs, any(un is None for _, un in pairs), unmatched_unlock
+
+
+def _srcu_rscs(b: _Base, data: list[int]) -> list[tuple[int, int]]:
+    """srcu-rscs = ([Srcu-lock] ; carry-srcu-data ; data ; [Srcu-unlock]) & loc, with
+    carry-srcu-data = (data ; [~Srcu-unlock] ; rf)*: the index a srcu_read_lock()
+    returned reaches srcu_read_unlock()'s value through data and stores and loads."""
+    g = b.g
+    out = []
+    for lk in bits(b.Srcu_lock):
+        same_loc = b.loc_mask[g.events[lk].loc]
+        seen = frontier = 1 << lk
+        unlocks = 0
+        while frontier:
+            stores = 0
+            for e in bits(frontier):
+                stores |= data[e]
+            unlocks |= stores & b.Srcu_unlock & same_loc
+            reads = 0
+            for w in bits(stores & ~b.Srcu_unlock):
+                reads |= b.rf[w]
+            frontier = reads & ~seen
+            seen |= frontier
+        out.extend((lk, un) for un in bits(unlocks))
+    return out
+
+
+def _rcu(m: _Model) -> bool:
+    """irreflexive rb as rcu. Open RCU read-side critical sections end at a virtual
+    unlock after the thread's last event, which is exactly where the unlock would
+    be if it came next (an execution grows, and so would its critical section)."""
+    b = m.b
+    n = b.n
+    gps = b.Sync_rcu | b.Sync_srcu
+    if not gps:
+        return True            # rcu-order needs a grace period
+    g = b.g
+    rcu_pairs = _rcu_rscs(g)[0] if b.fence_of.get("rcu-lock") else []
+    srcu_pairs = _srcu_rscs(b, m.data) if b.Srcu_lock else []
+    if not rcu_pairs and not srcu_pairs:
+        return True            # and a critical section
+    size = n
+    virtual_po: list[tuple[int, int]] = []
+    pairs: list[tuple[int, int]] = []
+    for lk, un in rcu_pairs:
+        if un is None:
+            mask = b.thread_mask[lk]
+            virtual_po.append((mask, size))
+            un = size
+            size += 1
+        pairs.append((lk, un))
+    pad = [0] * (size - n)
+    po_x = b.po + pad
+    for mask, v in virtual_po:
+        for e in bits(mask):
+            po_x[e] |= 1 << v
+    prop_x = m.prop + pad
+    hb_x = m.hb_star + [1 << v for v in range(n, size)]
+    pb_star = star(m.pb)
+    m.pb_star = pb_star
+    pb_x = pb_star + [1 << v for v in range(n, size)]
+
+    # rcu-gp = [Sync-rcu] ; srcu-gp = [Sync-srcu] ; rcu-rscsi = rcu-rscs^-1 ; srcu-rscsi = srcu-rscs^-1
+    rcu_gp = [0] * size
+    srcu_gp = [0] * size
+    for s in bits(b.Sync_rcu):
+        rcu_gp[s] = 1 << s
+    for s in bits(b.Sync_srcu):
+        srcu_gp[s] = 1 << s
+    rcu_rscsi = [0] * size
+    for lk, un in pairs:
+        rcu_rscsi[un] |= 1 << lk
+    srcu_rscsi = [0] * size
+    for lk, un in srcu_pairs:
+        srcu_rscsi[un] |= 1 << lk
+    # "& loc" keeps the pairs whose two ends are on the same srcu_struct
+    loc_of = [0] * size
+    for i in bits(b.Sync_srcu | b.Srcu_lock | b.Srcu_unlock):
+        loc_of[i] = b.loc_mask[g.events[i].loc]
+
+    def same_loc(rel: list[int]) -> list[int]:
+        return [row & loc_of[i] for i, row in enumerate(rel)]
+
+    # rcu-link = po? ; hb* ; pb* ; prop ; po
+    rcu_link = compose(compose(compose(compose(opt(po_x), hb_x), pb_x), prop_x), po_x)
+    # let rec rcu-order = rcu-gp | srcu-gp | (rcu-gp ; rcu-link ; rcu-rscsi) | ((srcu-gp ;
+    #   rcu-link ; srcu-rscsi) & loc) | (rcu-rscsi ; rcu-link ; rcu-gp) | ((srcu-rscsi ;
+    #   rcu-link ; srcu-gp) & loc) | (rcu-gp ; rcu-link ; rcu-order ; rcu-link ; rcu-rscsi)
+    #   | ((srcu-gp ; ... ; srcu-rscsi) & loc) | (rcu-rscsi ; ... ; rcu-gp)
+    #   | ((srcu-rscsi ; ... ; srcu-gp) & loc) | (rcu-order ; rcu-link ; rcu-order)
+    rcu_gp_link = compose(rcu_gp, rcu_link)
+    srcu_gp_link = compose(srcu_gp, rcu_link)
+    rcu_rs_link = compose(rcu_rscsi, rcu_link)
+    srcu_rs_link = compose(srcu_rscsi, rcu_link)
+    has_srcu = bool(srcu_pairs and b.Sync_srcu)
+    order = union(rcu_gp, srcu_gp, compose(rcu_gp_link, rcu_rscsi), compose(rcu_rs_link, rcu_gp))
+    if has_srcu:
+        order = union(order, same_loc(compose(srcu_gp_link, srcu_rscsi)),
+                      same_loc(compose(srcu_rs_link, srcu_gp)))
+    while True:
+        link_order_link = compose(compose(rcu_link, order), rcu_link)
+        nxt = union(order,
+                    compose(compose(rcu_gp_link, compose(order, rcu_link)), rcu_rscsi),
+                    compose(compose(rcu_rs_link, compose(order, rcu_link)), rcu_gp),
+                    compose(compose(order, rcu_link), order))
+        if has_srcu:
+            nxt = union(nxt,
+                        same_loc(compose(compose(srcu_gp, link_order_link), srcu_rscsi)),
+                        same_loc(compose(compose(srcu_rscsi, link_order_link), srcu_gp)))
+        if nxt == order:
+            break
+        order = nxt
+    # rcu-fence = po ; rcu-order ; po?
+    rcu_fence = compose(compose(po_x, order), opt(po_x))
+    # rb = prop ; rcu-fence ; hb* ; pb* ; [Marked]
+    rb = compose(compose(compose(prop_x, rcu_fence), hb_x), pb_x)
+    m.rcu_fence = [row & ((1 << n) - 1) for row in rcu_fence[:n]]
+    m.rb = [row & b.Marked for row in rb[:n]]
+    return irreflexive(m.rb)
+
+
+# --------------------------------------------------------------------------
+# The engine's incremental check
+# --------------------------------------------------------------------------
 
 def check_extension(g: Graph, new: list[int], cache: dict | None = None) -> str | None:
     """``check(g)`` for a graph whose events other than ``new`` already form a
     consistent execution (the engine's situation for every candidate choice).
 
-    Every axiom is an acyclicity or irreflexivity condition, and each derived edge
-    is witnessed by a path of base edges (po, rf, co, fr). So a new violation is a
-    cycle through a new event, and every event on it is both reachable from and
-    reaching the new events along base edges. Checking the subgraph induced by
-    those events is therefore exact, and usually far smaller. Two cases use the
-    whole graph: RCU (rcu-rscs^-1 runs against po) when there is a grace period,
-    and atomicity, which is not a cycle condition.
+    Every axiom is an acyclicity or irreflexivity condition (plain-coherence too: each
+    of its pairs closes a cycle with rf, fr or co), and each derived edge is witnessed
+    by a path of base edges (po, rf, co, fr). So a new violation is a cycle through a
+    new event, and every event on it is both reachable from and reaching the new
+    events along base edges. Checking the subgraph induced by those events is
+    therefore exact, and usually far smaller. Two cases use the whole graph: RCU and
+    SRCU (rcu-rscsi and srcu-rscsi run against po, and srcu-rscs follows data) when
+    there is a grace period, and atomicity, which is not a cycle condition.
     """
     ev = g.events
     n = len(ev)
     for e in ev:
-        if e.kind == "F" and "sync-rcu" in e.tags:
+        if e.kind == "F" and ("sync-rcu" in e.tags or SYNC_SRCU in e.tags):
             return check(g)
     for e in new:
         w = ev[e]
@@ -514,78 +1037,3 @@ def check_extension(g: Graph, new: list[int], cache: dict | None = None) -> str 
 
 _MISSING = object()
 CACHE_LIMIT = 500_000
-
-
-def _rcu_check(g: Graph, n: int, po: list[int], prop, hb_star, pb) -> str | None:
-    """irreflexive rb as rcu. Open read-side critical sections end at a virtual
-    unlock after the thread's last event, which is exactly where the unlock would
-    be if it came next."""
-    ev = g.events
-    gps = 0
-    pairs: list[tuple[int, int]] = []       # (lock, unlock) ; unlock may be virtual
-    virtual_po: list[tuple[int, int]] = []  # (thread events mask, virtual node)
-    nv = n
-    for evs in g.threads:
-        stack: list[int] = []
-        for e in evs:
-            t = ev[e].tags
-            if ev[e].kind != "F":
-                continue
-            if "rcu-lock" in t:
-                stack.append(e)
-            elif "rcu-unlock" in t and stack:
-                pairs.append((stack.pop(), e))
-            elif "sync-rcu" in t:
-                gps |= 1 << e
-        if stack:
-            mask = 0
-            for e in evs:
-                mask |= 1 << e
-            for lk in stack:
-                pairs.append((lk, nv))
-                virtual_po.append((mask, nv))
-                nv += 1
-    if not gps or not pairs:
-        return None   # rb needs both a grace period and a critical section
-
-    size = nv
-    pad = [0] * (size - n)
-    po_x = po + pad
-    for mask, v in virtual_po:
-        for e in bits(mask):
-            po_x[e] |= 1 << v
-    prop_x = prop + pad
-    hb_x = hb_star + pad
-    for v in range(n, size):
-        hb_x[v] = 1 << v
-    pb_star = star(pb) + [1 << v for v in range(n, size)]
-
-    rcu_gp = [0] * size
-    for s in bits(gps):
-        rcu_gp[s] = 1 << s
-    rscsi = [0] * size
-    for lk, un in pairs:
-        rscsi[un] |= 1 << lk
-    # rcu-link = po? ; hb* ; pb* ; prop ; po
-    rcu_link = compose(compose(compose(compose(opt(po_x), hb_x), pb_star), prop_x), po_x)
-    # rcu-fence: sequences with at least as many grace periods as critical sections.
-    gp_link = compose(rcu_gp, rcu_link)
-    rs_link = compose(rscsi, rcu_link)
-    fence = union(rcu_gp, compose(gp_link, rscsi), compose(rs_link, rcu_gp))
-    while True:
-        fl = compose(fence, rcu_link)
-        nxt = union(
-            fence,
-            compose(compose(gp_link, fl), rscsi),
-            compose(compose(rs_link, fl), rcu_gp),
-            compose(fl, fence),
-        )
-        if nxt == fence:
-            break
-        fence = nxt
-    # rb = prop ; po ; rcu-fence ; po? ; hb* ; pb* ; [Marked]   -- irreflexive
-    rb = compose(compose(compose(compose(compose(prop_x, po_x), fence), opt(po_x)), hb_x), pb_star)
-    for i in range(n):
-        if (rb[i] >> i) & 1 and PLAIN not in ev[i].tags:
-            return "rcu"
-    return None

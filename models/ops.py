@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 import attrs
 
-from .events import ACQUIRE, LKR, LKW, ONCE, PLAIN, RELEASE
+from .events import ACQUIRE, LKR, LKW, ONCE, PLAIN, RELEASE, SRCU_LOCK, SRCU_UNLOCK, SYNC_SRCU, raw
 
 
 @attrs.frozen(slots=True)
@@ -44,11 +44,12 @@ class CmpVal:
 class Rmw:
     """An atomic read-modify-write.
 
-    ``order`` is ``mb`` (fully ordered: smp_mb before and after), ``acquire``,
-    ``release`` or ``once``. ``noreturn`` marks the non-value-returning atomics,
+    ``order`` is ``mb`` (fully ordered: its read and write carry the bell's ``MB``
+    tag, which orders like an smp_mb() before and after), ``acquire``, ``release``
+    or ``once``. ``noreturn`` marks the non-value-returning atomics,
     whose read ``smp_rmb`` does not order (bell: Noreturn). ``expect`` makes it a
     cmpxchg: it writes only when the old value equals ``expect``; a failed
-    cmpxchg is a plain ``once`` read with no ordering. ``wait`` makes it block
+    cmpxchg is a marked read with no ordering (the bell's FailedRMW filter). ``wait`` makes it block
     until it can read a value for which ``wait(old)`` holds (lock acquisition).
     ``returns`` is ``old``, ``new`` or ``None``.
     """
@@ -78,6 +79,7 @@ class LockRead:
 class Fence:
     kind: str
     label: str
+    target: Any = None      # synchronize_srcu: the srcu_struct (the event's location)
 
 
 @attrs.frozen(slots=True)
@@ -174,6 +176,44 @@ def synchronize_rcu() -> Fence:
     return Fence("sync-rcu", "synchronize_rcu")
 
 
+def synchronize_rcu_expedited() -> Fence:
+    return Fence("sync-rcu", "synchronize_rcu_expedited")
+
+
+# ---- SRCU (linux-kernel.def) ----
+# A read-side critical section is a srcu-lock read of the srcu_struct whose value
+# (the index) flows by data, possibly through stores and loads, into the value of
+# a srcu-unlock store to the same struct: the bell matches them that way, so the
+# unlock may be in another thread (srcu_down_read / srcu_up_read).
+
+def srcu_read_lock(ss) -> Load:
+    return Load(ss, SRCU_LOCK, "srcu_read_lock")
+
+
+def srcu_read_unlock(ss, idx) -> Store:
+    return Store(ss, idx, SRCU_UNLOCK, "srcu_read_unlock")
+
+
+def srcu_down_read(ss) -> Load:
+    return Load(ss, SRCU_LOCK, "srcu_down_read")
+
+
+def srcu_up_read(ss, idx) -> Store:
+    return Store(ss, idx, SRCU_UNLOCK, "srcu_up_read")
+
+
+def synchronize_srcu(ss) -> Fence:
+    return Fence(SYNC_SRCU, "synchronize_srcu", ss)
+
+
+def synchronize_srcu_expedited(ss) -> Fence:
+    return Fence(SYNC_SRCU, "synchronize_srcu_expedited", ss)
+
+
+def smp_mb__after_srcu_read_unlock() -> Fence:
+    return Fence("after-srcu-read-unlock", "smp_mb__after_srcu_read_unlock")
+
+
 # ---- atomics (linux-kernel.def) ----
 
 def atomic_read(x) -> Load:
@@ -262,6 +302,33 @@ def _cmpxchg(order: str, prefix: str = ""):
                    returns="old", expect=CmpVal(old))
     op.__name__ = prefix + "cmpxchg" + _ORDER_SUFFIX[order]
     return op
+
+
+class _Unless:
+    """The "expected" value of atomic_add_unless: the RMW writes when the old value
+    differs from ``u``. The engine compares ``old == expect``; ints defer to this
+    ``__eq__``, so the condition stays with the primitive."""
+
+    __slots__ = ("u",)
+
+    def __init__(self, u):
+        self.u = u
+
+    def __eq__(self, old):
+        return old != raw(self.u)
+
+    def __hash__(self):
+        return hash(("unless", raw(self.u)))
+
+    def __repr__(self):
+        return f"unless {raw(self.u)!r}"
+
+
+def atomic_add_unless(x, a, u) -> Rmw:
+    """Adds ``a`` unless the value is ``u``; returns 1 when it added. Fully ordered when
+    it adds; when it does not, a marked read with no ordering (FailedRMW)."""
+    return Rmw(x, _add(a), "mb", "atomic_add_unless", returns="trylock",
+               expect=CmpVal(_Unless(u)))
 
 
 xchg, xchg_relaxed, xchg_acquire, xchg_release = (_xchg(o) for o in ("mb", "once", "acquire", "release"))
