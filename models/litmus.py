@@ -377,7 +377,7 @@ _STORE_MB = "smp_store_mb"
 _TYPE_WORDS = frozenset({
     "int", "long", "unsigned", "signed", "char", "short", "atomic_t", "atomic_long_t",
     "spinlock_t", "intptr_t", "uintptr_t", "u8", "u16", "u32", "u64", "s8", "s16", "s32",
-    "s64", "bool", "_Bool", "const", "volatile", "size_t",
+    "s64", "bool", "_Bool", "const", "volatile", "size_t", "srcu_struct",
 })
 _UNSUPPORTED_KEYWORDS = frozenset({
     "while", "for", "do", "switch", "case", "return", "goto", "break", "continue", "struct",
