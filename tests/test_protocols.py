@@ -12,15 +12,22 @@ from fuzz.cli import main
 from models.engine import Execution, ReplayChooser
 from models.scenario import Scenario, build
 from models.variants import SHIPPED, VariantError, resolve
-from fuzz.oracle import Oracle
+from fuzz.oracle import DATA_RACE, Oracle, matches_expected
+from models import memory
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.parametrize("variant", SHIPPED, ids=lambda v: v.name)
 def test_exploration_finds_the_table_verdict(variant):
+    if variant.expected == DATA_RACE and getattr(memory, "data_races", None) is None:
+        pytest.skip("models/memory.py has no data_races in this checkout")
     r = check_variant(variant, Scenario.default_for(variant))
-    assert r.verdict == variant.expected, (r.verdict, r.violation and r.violation.rule)
+    # "data race" is met by a race, with or without an intact-VMA violation (oracle.matches_expected)
+    assert matches_expected(variant.expected, r.verdict, r.race is not None), \
+        (r.verdict, r.violation and r.violation.rule, r.race)
+    if variant.expected != DATA_RACE:
+        assert r.race is None
     if r.verdict == "violated":
         # the shortest trace replays to the same violation, with no explorer involved
         world = build(variant, Scenario.default_for(variant))
