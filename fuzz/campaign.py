@@ -112,8 +112,11 @@ def _table(rows) -> None:
     print(f"{'variant':<22} {'expected':<9} {'result':<9} {'examples':>8} {'s to 1st':>8} "
           f"{'shrunk':>6}  rule")
     for variant, r, ok, _ in rows:
-        first = f"{r.seconds_to_first:.2f}" if r.seconds_to_first is not None else "-"
-        shrunk = str(r.shrunk_steps) if r.shrunk_steps is not None else "-"
+        # a variant that only raced: when its race was first seen, and its shrunk length
+        to_first = r.seconds_to_first if r.failure else r.seconds_to_first_race if r.race else None
+        steps = r.shrunk_steps if r.failure else r.race.steps if r.race else None
+        first = f"{to_first:.2f}" if to_first is not None else "-"
+        shrunk = str(steps) if steps is not None else "-"
         rule = r.failure.violation.rule if r.failure else ""
         if r.race is not None:
             rule = f"{rule} + {DATA_RACE}" if rule else DATA_RACE
