@@ -57,9 +57,13 @@ class Tok:
 _PUNCT = ("/\\", "\\/", "->", "&&", "||", "==", "=>", "!=", "<=", ">=", "<<", ">>",
           "{", "}", "(", ")", "[", "]", ";", ",", "=", "*", "&", "+", "-", "!", "~",
           "<", ">", "|", "^", "%", "/", ":", ".", "?")
-_ID = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_NUM = re.compile(r"0[xX][0-9a-fA-F]+|[0-9]+")
-_WS = re.compile(r"[ \t\r\f\v]+")
+# One pattern for every token kind, longest punctuation first: a single regex
+# match per token keeps tokenizing a small part of the start-up cost.
+_TOKEN = re.compile("|".join((
+    r"(?P<nl>\n)", r"(?P<ws>[ \t\r\f\v]+)", r"(?P<line>//[^\n]*)", r"(?P<cc>/\*)", r"(?P<oc>\(\*)",
+    r"(?P<id>[A-Za-z_][A-Za-z0-9_]*)", r"(?P<num>0[xX][0-9a-fA-F]+|[0-9]+)", r'(?P<str>")',
+    "(?P<op>" + "|".join(re.escape(p) for p in _PUNCT) + ")",
+)))
 
 
 def tokenize(text: str, path: str) -> tuple[list[Tok], list[str]]:
@@ -70,64 +74,50 @@ def tokenize(text: str, path: str) -> tuple[list[Tok], list[str]]:
     comments: list[str] = []
     i, line, bol, depth, n = 0, 1, 0, 0, len(text)
     blocks = 0      # top-level brace blocks opened so far: 1 is the init block
+    match = _TOKEN.match
     while i < n:
-        c = text[i]
+        m = match(text, i)
         col = i - bol + 1
-        if c == "\n":
+        if m is None:
+            raise LitmusError(path, line, col, f"unexpected character {text[i]!r}")
+        kind = m.lastgroup
+        if kind == "nl":
             i += 1
             line += 1
             bol = i
-            continue
-        m = _WS.match(text, i)
-        if m:
+        elif kind in ("ws", "line"):
             i = m.end()
-            continue
-        if text.startswith("//", i):
-            j = text.find("\n", i)
-            i = n if j < 0 else j
-            continue
-        for opener, closer in (("/*", "*/"), ("(*", "*)")):
-            if text.startswith(opener, i) and (opener == "/*" or depth == 0 or blocks == 1):
-                j = text.find(closer, i + 2)
-                if j < 0:
-                    raise LitmusError(path, line, col, f"unterminated comment {opener}")
-                body = text[i + 2:j]
-                if opener == "(*":
-                    comments.append(body)
+        elif kind == "cc" or (kind == "oc" and (depth == 0 or blocks == 1)):
+            closer = "*/" if kind == "cc" else "*)"
+            j = text.find(closer, i + 2)
+            if j < 0:
+                raise LitmusError(path, line, col, f"unterminated comment {m.group()}")
+            body = text[i + 2:j]
+            if kind == "oc":
+                comments.append(body)
+            if "\n" in body:
                 line += body.count("\n")
-                if "\n" in body:
-                    bol = i + 2 + body.rfind("\n") + 1
-                i = j + 2
-                break
+                bol = i + 2 + body.rfind("\n") + 1
+            i = j + 2
+        elif kind == "oc":              # (*x) in a thread body: C
+            toks.append(Tok("op", "(", line, col))
+            i += 1
+        elif kind == "str":
+            j = text.find('"', i + 1)
+            if j < 0 or "\n" in text[i:j]:
+                raise LitmusError(path, line, col, "unterminated string")
+            toks.append(Tok("str", text[i + 1:j], line, col))
+            i = j + 1
         else:
-            m = _ID.match(text, i)
-            if m:
-                toks.append(Tok("id", m.group(), line, col))
-                i = m.end()
-                continue
-            m = _NUM.match(text, i)
-            if m:
-                toks.append(Tok("num", m.group(), line, col))
-                i = m.end()
-                continue
-            if c == '"':
-                j = text.find('"', i + 1)
-                if j < 0 or "\n" in text[i:j]:
-                    raise LitmusError(path, line, col, "unterminated string")
-                toks.append(Tok("str", text[i + 1:j], line, col))
-                i = j + 1
-                continue
-            for p in _PUNCT:
-                if text.startswith(p, i):
-                    toks.append(Tok("op", p, line, col))
-                    if p == "{" and depth == 0:
-                        blocks += 1
-                    depth += {"{": 1, "}": -1}.get(p, 0)
-                    i += len(p)
-                    break
-            else:
-                raise LitmusError(path, line, col, f"unexpected character {c!r}")
-            continue
+            t = m.group()
+            toks.append(Tok(kind, t, line, col))
+            if kind == "op" and t in "{}":
+                if t == "{":
+                    blocks += depth == 0
+                    depth += 1
+                else:
+                    depth -= 1
+            i = m.end()
     toks.append(Tok("eof", "", line, i - bol + 1))
     return toks, comments
 
@@ -180,6 +170,7 @@ class Call:
     name: str
     args: tuple
     pos: Pos
+    kinds: tuple = ()      # the argument kinds ("lv", "p", "v"), looked up once at parse time
 
 
 @attrs.frozen(slots=True)
@@ -686,15 +677,20 @@ class _Parser:
     _LEVELS = (("||",), ("&&",), ("|",), ("^",), ("&",), ("==", "!="), ("<", "<=", ">", ">="),
                ("<<", ">>"), ("+", "-"), ("*", "/", "%"))
 
+    _PREC = {op: level for level, ops in enumerate(_LEVELS) for op in ops}
+
     def _expr(self, level: int = 0) -> Any:
-        if level == len(self._LEVELS):
-            return self._unary()
-        left = self._expr(level + 1)
-        while self.tok.kind == "op" and self.tok.text in self._LEVELS[level]:
-            pos = self.pos()
-            op = self.take().text
-            right = self._expr(level + 1)
-            left = Binary(op, left, right, pos)
+        """Precedence climbing over ``_LEVELS``: left-associative binary operators
+        binding at ``level`` or tighter (one call per operand, not per level)."""
+        left = self._unary()
+        while True:
+            t = self.tok
+            prec = self._PREC.get(t.text) if t.kind == "op" else None
+            if prec is None or prec < level:
+                break
+            pos = Pos(t.line, t.col)
+            self.i += 1
+            left = Binary(t.text, left, self._expr(prec + 1), pos)
         if level == 0 and self.at("?"):
             raise self.err("unsupported construct '?:'")
         return left
@@ -762,7 +758,7 @@ class _Parser:
         for kind, a in zip(want, args):
             if kind == "lv" and not isinstance(a, Deref):
                 raise self.err(f"{t.text} needs an lvalue such as *x as its first argument", t)
-        return Call(t.text, tuple(args), pos)
+        return Call(t.text, tuple(args), pos, tuple(want))
 
     # -- conditions --
     # herd7's precedence, loosest first: ``=>``, ``\\/``, ``/\\``, then ``~``/``not``.
@@ -871,24 +867,17 @@ class _Raise(Exception):
 
 
 class LitmusLoc(Loc):
-    """A litmus test's shared location. Equal and hashed by name alone: a test's
-    names are unique, and pointer initialisers may be circular (``p=q; q=p;``),
-    which ``Loc``'s field-wise equality would follow for ever. The initial value is
-    set once, after every location of the test exists."""
+    """A litmus test's shared location. A test builds exactly one object per name
+    (``_make_locations``) and every pointer to it is that object, so equality and
+    hashing are identity: the C-level ``object`` methods, cheap on the engine's hot
+    dictionaries, and finite where pointer initialisers are circular (``p=q;
+    q=p;``), where ``Loc``'s field-wise equality would recurse for ever. The
+    initial value is set once, after every location of the test exists."""
 
     __slots__ = ()
-
-    def __eq__(self, other: object) -> Any:
-        if isinstance(other, LitmusLoc):
-            return other.name == self.name
-        return NotImplemented   # lets the other side decide (atomic_add_unless's _AnyBut)
-
-    def __ne__(self, other: object) -> Any:
-        eq = self.__eq__(other)
-        return eq if eq is NotImplemented else not eq
-
-    def __hash__(self) -> int:
-        return hash(self.name)
+    __eq__ = object.__eq__      # NotImplemented unless identical: lets _AnyBut decide
+    __ne__ = object.__ne__
+    __hash__ = object.__hash__
 
 
 def _make_locations(prog: Program) -> dict[str, Loc]:
@@ -1051,10 +1040,10 @@ class _Interp:
             yield ops.WRITE_ONCE(ref, v)
             yield ops.smp_mb()
             return 0
-        kinds = PRIMITIVES[e.name][0]
-        build = _builder(e.name)
+        entry = PRIMITIVES[e.name]
+        build = entry[1] if not isinstance(entry[1], str) else _builder(e.name)
         args = []
-        for kind, a in zip(kinds.split(), e.args):
+        for kind, a in zip(e.kinds, e.args):
             if kind == "lv":
                 args.append((yield from self.address(a.arg, env, e.pos)))
             elif kind == "p":
@@ -1072,7 +1061,6 @@ class _Interp:
         result = 0 if result is None else result
         if e.name == "atomic_add_unless":
             return _arith("!=", result, args[2], e.pos)     # 1: it added (the old value was not U)
-        entry = PRIMITIVES[e.name]
         if len(entry) > 2:                                   # atomic_*_and_test, atomic_add_negative
             return _arith(entry[2][0], result, entry[2][1], e.pos)
         return result
