@@ -57,7 +57,7 @@ def run_list(args) -> int:
                               "description": cls.description, "expected": cls.expected,
                               "default_scenario": Scenario.default_for(cls).to_json()}))
         else:
-            print(f"{cls.name:<22} {cls.protocol}  expected {cls.expected:<8}  {cls.description}")
+            print(f"{cls.name:<22} {cls.protocol}  expected {cls.expected:<9}  {cls.description}")
     return 0
 
 

@@ -179,7 +179,7 @@ def print_result(variant, result: FuzzResult, corpus_file, new: bool, no_trace: 
     if f is None and result.race is not None:
         print(f"{head}: DATA RACE, no intact-VMA violation over {count(result.examples, 'example')}, "
               f"{count(result.lookups, 'lookup')} checked, {result.seconds:.1f} s")
-        _print_race(result, no_trace, columns, corpus_file, new)
+        _print_race(result, no_trace, columns, corpus_file, new, interrupted)
         return
     if f is None:
         if interrupted:
@@ -203,13 +203,15 @@ def print_result(variant, result: FuzzResult, corpus_file, new: bool, no_trace: 
     _print_saved(corpus_file, new)
     if result.race is not None:
         print("the runs also raced:")
-        _print_race(result, no_trace, columns, race_file, race_new)
+        _print_race(result, no_trace, columns, race_file, race_new, interrupted)
 
 
-def _print_race(result: FuzzResult, no_trace: bool, columns: bool, corpus_file, new: bool) -> None:
+def _print_race(result: FuzzResult, no_trace: bool, columns: bool, corpus_file, new: bool,
+                interrupted: bool) -> None:
     r = result.race
+    shrunk = f"not shrunk: {r.steps} steps" if interrupted else f"shrunk to {r.steps} steps"
     print(f"data race in {count(result.races, 'example')} (first after "
-          f"{result.seconds_to_first_race:.2f} s); shortest run shrunk to {r.steps} steps")
+          f"{result.seconds_to_first_race:.2f} s); shortest run {shrunk}")
     if not no_trace:
         print(render_trace(r.execution, r.race.at, columns))
     print(render_race(r.race, r.execution))
