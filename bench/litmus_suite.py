@@ -1,5 +1,5 @@
 """Run the kernel's 35 LKMM litmus tests in one process: time and executions per
-test, the total, and how many agree with herd7 (states and Observation).
+test, the total, and how many agree with herd7 (states, Observation and flags).
 
     python bench/litmus_suite.py [--repeat N] [--shared DIR]
 
@@ -47,7 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     for f, p in zip(files, progs):
         r = results[p.name]
         herd = litmus.read_herd_output(f.with_suffix(".herd7.out").read_text())
-        same = litmus.state_lines(r) == herd.states and r.observation == herd.observation
+        same = (litmus.state_lines(r) == herd.states and r.observation == herd.observation
+                and frozenset(r.flags) == herd.flags)
         match += same
         print(f"{p.name:58} {best[p.name]:8.4f} {r.executions:6d}  {'same' if same else 'DIFFERS'}")
     print(f"total {min(totals):.3f} s for {len(files)} tests (best of {args.repeat}); "
