@@ -50,9 +50,18 @@ class _Plan:
     def __init__(self, ex: Execution):
         self.source: dict[Ident, Ident] = {}        # read -> store it read
         self.co_before: dict[Ident, set] = {}       # store -> stores co-before it
+        # Load buffering: reads that read a store made after them (a promise of
+        # the store's value), and every store's value, to promise it again.
+        self.promised: set[Ident] = set()
+        self.store_value: dict[Ident, object] = {}
         for r, w in ex.rf.items():
             if ex.events[r].tid >= 0:
                 self.source[_ident(ex, r)] = _ident(ex, w)
+                if w > r:
+                    self.promised.add(_ident(ex, r))
+        for e in ex.events:
+            if e.kind == "W":
+                self.store_value[_ident(ex, e.eid)] = e.value
         for order in ex.co.values():
             ids = [_ident(ex, w) for w in order]
             for i, w in enumerate(ids):
@@ -63,6 +72,8 @@ class _Plan:
         new = _Plan.__new__(_Plan)
         new.source = source
         new.co_before = self.co_before
+        new.promised = {r for r in self.promised if source.get(r) == self.source.get(r)}
+        new.store_value = self.store_value
         return new
 
 
@@ -99,6 +110,8 @@ class _Lazy:
         # The load this operation makes is one of the thread's next events: make
         # sure the store it read exists first, by running that store's thread.
         for j in _read_slots(t.pending, k):
+            if (tid, j) in plan.promised:
+                continue        # its store comes later: the load promises its value
             src = plan.source.get((tid, j))
             if src is not None and src[0] != "init":
                 while not self.exists(src):
@@ -119,15 +132,25 @@ def _replay_lazily(world, plan: _Plan, reader: int, lookup: int, oracle: Oracle,
     ex = run.ex
     try:
         seen = 0
+        ended = False
         while True:
-            run.step(reader)
+            if not ended:
+                run.step(reader)
+            else:
+                # The lookup ended with promises open (load buffering): run the
+                # threads of the stores they read in the plan, until none is open.
+                src = plan.source.get(_ident(ex, min(ex.promises)))
+                if src is None or src[0] == "init":
+                    raise _Stuck
+                run.step(src[0])
             if lookup_finished(ex, seen):
                 v = oracle.check(ex)
                 if v is not None:
                     return v, ex
-                if any(g[1][0] == "lookup" and g[0] == reader and g[1][2] >= lookup
-                       for g in ex.ghosts[seen:]):
-                    return None
+            ended = ended or any(g[1][0] == "lookup" and g[0] == reader and g[1][2] >= lookup
+                                 for g in ex.ghosts[seen:])
+            if ended and not ex.promises:
+                return None
             seen = len(ex.ghosts)
     except (_Stuck, ModelError):
         return None
@@ -164,6 +187,12 @@ def _pick(ex: Execution, tid: int, k: int, opts, plan: _Plan) -> int:
             want = plan.source.get((tid, j))
             if want is None:
                 continue
+            if (tid, j) in plan.promised:
+                value = plan.store_value.get(want)
+                for i, o in enumerate(opts):
+                    if o.src is None and o.value == value:
+                        return i
+                raise _Stuck
             for i, o in enumerate(opts):
                 if o.src is not None and _ident(ex, o.src) == want:   # not a promise
                     return i
@@ -179,9 +208,14 @@ def _pick(ex: Execution, tid: int, k: int, opts, plan: _Plan) -> int:
         # position = how many stores now present come co-before this one
         present = ex.co[_loc_of(ex, tid)]
         pos = sum(1 for w in present if _ident(ex, w) in before)
-        for i, o in enumerate(opts):
-            if o.pos == pos:
+        # the open promises this store gave their value to in the plan
+        fulfil = {r for r in ex.promises if plan.source.get(_ident(ex, r)) == me}
+        at_pos = [i for i, o in enumerate(opts) if o.pos == pos]
+        for i in at_pos:
+            if set(opts[i].fulfil) == fulfil:
                 return i
+        if at_pos:
+            return at_pos[0]
         raise _Stuck
     return 0
 

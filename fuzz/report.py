@@ -29,7 +29,20 @@ class Trace:
 
     def __init__(self, ex: Execution, upto: int | None = None):
         self.ex = ex
-        self.upto = len(ex.events) if upto is None else upto
+        self.upto = len(ex.events) if upto is None else self._with_later_sources(upto)
+
+    def _with_later_sources(self, upto: int) -> int:
+        """Load buffering: a load shown may have read a store made after ``upto``
+        (a promise, docs/memory-model.md); show the run up to the end of that
+        store's step, and of any store those steps read in turn."""
+        ex = self.ex
+        starts = ex.step_starts
+        while True:
+            later = [w for r, w in ex.rf.items() if r < upto and w >= upto]
+            if not later:
+                return upto
+            s = bisect_right(starts, max(later))
+            upto = starts[s] if s < len(starts) else len(ex.events)
 
     def step_of(self, eid: int) -> int:
         """1-based step of the operation that made ``eid`` (0: before any step)."""
@@ -120,6 +133,8 @@ class Trace:
         src = ex.rf.get(ev.eid)
         origin = self.describe_store(src) if src is not None else "?"
         stale = "   STALE" if ex.is_stale(ev.eid) else ""
+        if src is not None and src > ev.eid:
+            stale = "   LATER (load buffering: a store made after this load)"
         write = next((w for w in ex.events[ev.eid + 1: ev.eid + 2] if w.rmw == ev.eid), None)
         if write is not None:
             return f"{ev.label}({loc}): {_fmt(ev.value)} -> {_fmt(write.value)}   <- {origin}{stale}"

@@ -108,7 +108,7 @@ def explore_load_buffering(make_root: Callable[[Speculation | None], Execution],
     stats = stats if stats is not None else ExploreStats()
     spec: Speculation | None = None
     for n in range(MAX_PASSES):
-        seen = _StoreLog()
+        seen = StoreLog()
         one = ExploreStats()
         for ex in explore(make_root(spec), one, max_states=max_states, leaf=seen.add):
             yield n, ex
@@ -124,7 +124,7 @@ def explore_load_buffering(make_root: Callable[[Speculation | None], Execution],
     raise ValuesDidNotSettle(f"stored values still growing after {MAX_PASSES} passes")
 
 
-class _StoreLog:
+class StoreLog:
     """Which thread stored which values to which location, and which threads load where."""
 
     def __init__(self) -> None:
