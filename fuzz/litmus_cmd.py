@@ -4,10 +4,13 @@ Every file is processed in turn. A file that cannot be parsed or run gets one
 line on standard error, ``vmafuzz: FILE:LINE:COL: what is wrong``; the other
 files are still run, and the exit status is then 2. With ``--check``, a test
 whose Observation differs from the ``Result:`` line of its doc comment makes
-the exit status 1 (unless some file was bad: 2 wins).
+the exit status 1 (unless some file was bad: 2 wins). A flag herd7 would print
+(``Flag data-race``) is printed in the same place, and listed under ``"flags"``
+with ``--json``.
 
-Known miss (docs/memory-model.md): the engine never builds a ``po | rf`` cycle,
-so load buffering (``LB+poonceonces``) shows one state fewer than herd7.
+Only ``models.litmus`` and the model are imported (fuzz/cli.py imports the one
+subcommand asked for): this command's start-up is part of what it costs
+(bench/litmus_vs_herd7.py).
 """
 
 from __future__ import annotations

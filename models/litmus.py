@@ -1,17 +1,23 @@
 """LKMM C litmus tests: a parser, an interpreter that runs each ``Pn`` as an engine
 thread, and the exhaustive run that herd7 would do.
 
-The accepted language is the subset of C litmus tests that the kernel's
-``tools/memory-model/litmus-tests`` and herdtools' C tests use:
+The accepted language is what herd7 reads in the kernel's
+``tools/memory-model/litmus-tests`` and herdtools' C tests (docs/memory-model.md,
+"Litmus runs"; one test per form in tests/test_litmus_forms.py):
 
-* ``C NAME``, an optional quoted string, the ``(* ... *)`` doc comment (its
-  ``Result:`` line is kept);
-* the init block ``{ int x; int y=1; int *p=y; spinlock_t l; 0:r0=1; }``;
-* ``P0(int *x, ...) { ... }`` ... with local declarations (optionally
-  initialised), assignments, ``if``/``else``, blocks, C expressions and every
-  primitive of ``models/ops.py`` by its kernel name;
+* ``C NAME`` (the test's name, whatever the file is called), an optional quoted
+  string, ``(* ... *)`` comments anywhere but inside a thread body (the first
+  one's ``Result:`` line is kept);
+* the init block ``{ int x; int y=1; int *p=&y; q=p; spinlock_t l; srcu_struct s;
+  int *1:r1; 0:r0=x; }``: pointer initialisers hold addresses, a name used only
+  as a target is a location, and they may be circular;
+* ``P0(int *x, struct srcu_struct *s, ...) { ... }`` ... with local declarations
+  (optional: any name that is not a parameter is a register, starting at 0),
+  assignments, ``if``/``else``, blocks, C expressions and every primitive of
+  ``linux-kernel.def`` by its kernel name;
 * ``locations [...]``, ``filter (...)`` and one ``exists`` / ``~exists`` /
-  ``forall`` condition with ``/\\``, ``\\/``, ``~``, ``N:reg=v``, ``x=v``, ``[x]=v``.
+  ``forall`` condition with ``=>``, ``/\\``, ``\\/``, ``~``/``not``, ``!=``,
+  ``N:reg=v``, ``x=v``, ``[x]=v``, ``x=y`` (an address) and ``0:r1=0:r4``.
 
 Anything else is a ``LitmusError`` naming file, line and column. Input is
 never evaluated as Python: the tokenizer and recursive-descent parser below
@@ -834,7 +840,11 @@ class _Parser:
 
 def parse(text: str, path: str = "<litmus>") -> Program:
     p = _Parser(text, path)
-    prog = p.program()
+    try:
+        prog = p.program()
+    except RecursionError:      # thousands of nested parentheses: bad input, not a crash
+        t = p.toks[min(p.i, len(p.toks) - 1)]
+        raise LitmusError(path, t.line, t.col, "expression nested too deeply") from None
     shared = {n for n, _, _ in prog.locs} | {n for th in prog.threads for n, _ in th.params}
     for key, tok in p._cond_tokens:
         if key.startswith("[") and key[1:-1] not in shared:

@@ -164,6 +164,8 @@ STILL_UNSUPPORTED = {
     "struct other than srcu_struct": (SB.replace("{}", "{ struct foo f; }"), "3:3: unsupported construct 'struct'"),
     "loop": (SB.replace("WRITE_ONCE(*x, 1);", "while (1) ;"), "unsupported construct 'while'"),
     "address of in a thread": (SB.replace("WRITE_ONCE(*x, 1);", "r0 = &y;"), "unsupported construct '&'"),
+    "nesting too deep": (SB.replace("WRITE_ONCE(*x, 1);", "r0 = " + "(" * 3000 + "1" + ")" * 3000 + ";"),
+                         "expression nested too deeply"),
     "unknown primitive": (SB.replace("WRITE_ONCE(*x, 1);", "atomic_frobnicate(x);"),
                           "unknown primitive 'atomic_frobnicate'"),
 }
