@@ -152,3 +152,22 @@ def test_spinlock_declaration_accepted_and_checked():
 def test_never_evaluates_input():
     with pytest.raises(litmus.LitmusError):
         litmus.parse(SB.replace("READ_ONCE(*y)", "__import__('os')"), "t.litmus")
+
+
+def test_litmus_command_imports_no_fuzzing_machinery(tmp_path):
+    # Start-up is most of what `vmafuzz litmus` costs on small tests (issue 12,
+    # item 5): the command must not import Hypothesis or the fuzzer's modules.
+    import subprocess
+    import sys
+    test = write(tmp_path, "sb.litmus", SB)
+    probe = ("import sys, io, contextlib\n"
+             "from fuzz import cli\n"
+             "with contextlib.redirect_stdout(io.StringIO()):\n"
+             f"    status = cli.main(['litmus', {str(test)!r}])\n"
+             "loaded = sorted(m for m in sys.modules if m.split('.')[0] == 'hypothesis'\n"
+             "                or m in ('fuzz.machine', 'fuzz.corpus', 'fuzz.campaign', 'fuzz.run_cmd',\n"
+             "                         'fuzz.replay_cmd', 'fuzz.oracle', 'models.protocols'))\n"
+             "print(status, loaded)\n")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[1]).stdout
+    assert out.strip() == "0 []"
