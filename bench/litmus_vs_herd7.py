@@ -50,7 +50,7 @@ def cpu_of(commands: list[list[str]], env: dict[str, str] | None = None,
 
 def find_herd7(given: str | None) -> str | None:
     if given:
-        return given
+        return given if os.access(given, os.X_OK) else None
     return shutil.which("herd7") or next(
         (p for p in ("/opt/herd/bin/herd7",) if os.access(p, os.X_OK)), None)
 
