@@ -9,16 +9,18 @@ double, never a definition of a race.
 """
 
 import json
+import re
+from pathlib import Path
 
 import pytest
 
 from fuzz.cli import main
-from fuzz.corpus import (CorpusError, entries_from_explorer, entry_for, load, parse, replay,
+from fuzz.corpus import (CorpusError, collect, entries_from_explorer, entry_for, load, parse, replay,
                          resolve_variant, save)
 from fuzz.exhaustive import check_variant
 from fuzz.machine import PROFILE_CI, fuzz
 from fuzz.oracle import DATA_RACE, TORN, DataRace, Oracle, matches_expected
-from fuzz.report import race_accesses, render_race
+from fuzz.report import race_accesses, render_race, render_trace
 from models import memory
 from models.engine import Execution, FirstChooser
 from models.events import PLAIN
@@ -258,3 +260,22 @@ def test_a_race_in_a_partial_run_stays_in_its_newest_first_completion():
     for _ in explore(Execution(world.threads), prune=prune, breadth_first=True):
         pass
     assert checked
+
+
+
+CORPUS = Path(__file__).resolve().parent.parent / "corpus"
+RACE_FILES = [p for p in collect([CORPUS]) if load(p).expected.rule == DATA_RACE]
+
+
+@needs_model
+@pytest.mark.parametrize("path", RACE_FILES, ids=lambda p: p.parent.name)
+def test_shipped_race_traces_replay_and_print_both_accesses(path):
+    e = load(path)
+    r = replay(e, resolve_variant(e, str(path)))
+    assert r.reproduces, r.reason
+    lines = render_trace(r.execution).splitlines()[1:]
+    labels = [int(m.group(1)) for ln in lines if (m := re.match(r"\s*#(\d+) ", ln))]
+    assert labels == list(range(1, r.execution.steps + 1))
+    text = render_race(r.race, r.execution)
+    for tid, step in e.expected.accesses:
+        assert re.search(rf"#{step}\s+{r.execution.threads[tid].spec.name}\s", text), text
