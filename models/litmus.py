@@ -767,19 +767,19 @@ class _Parser:
         return Call(t.text, tuple(args), pos, tuple(want))
 
     # -- conditions --
-    # herd7's precedence, loosest first: ``=>``, ``\\/``, ``/\\``, then ``~``/``not``.
-    # Nested joins of one kind are flattened, as herd7 prints them.
+    # herd7's precedence, loosest first: ``\\/``, ``/\\``, ``=>`` (right-associative),
+    # then ``~``/``not``. Nested joins of one kind are flattened, as herd7 prints them.
     def _prop(self) -> Any:
-        left = self._disj()
-        if self.accept("=>"):
-            return CJoin("=>", (left, self._prop()))
-        return left
-
-    def _disj(self) -> Any:
         return self._join("\\/", self._conj)
 
     def _conj(self) -> Any:
-        return self._join("/\\", self._cunary)
+        return self._join("/\\", self._implies)
+
+    def _implies(self) -> Any:
+        left = self._cunary()
+        if self.accept("=>"):
+            return CJoin("=>", (left, self._implies()))
+        return left
 
     def _join(self, op: str, part: Callable[[], Any]) -> Any:
         args = [part()]
@@ -1135,11 +1135,12 @@ def _holds(prop: Any, state: dict[str, Any]) -> bool:
 
 
 # How tightly each join binds (herd7): an argument binding looser than its join
-# is printed in parentheses.
-_BINDS = {"=>": 0, "\\/": 1, "/\\": 2}
+# is printed in parentheses, and so is an implication inside a conjunction or a
+# disjunction (herd7 prints ``a /\\ (b => c)``, though ``=>`` binds tighter).
+_BINDS = {"\\/": 0, "/\\": 1, "=>": 2}
 
 
-def show_prop(prop: Any, top: bool = True, around: int = 0) -> str:
+def show_prop(prop: Any, top: bool = True, around: int | None = None) -> str:
     """herd7's rendering: ``x=1`` becomes ``[x]=1``, ``~a`` and ``a!=v`` become
     ``not (a=v)``, one pair of parentheses outside."""
     if isinstance(prop, CAtom):
@@ -1149,10 +1150,9 @@ def show_prop(prop: Any, top: bool = True, around: int = 0) -> str:
         s = f"not ({show_prop(prop.arg, False)})"
     elif isinstance(prop, CJoin):
         binds = _BINDS[prop.op]
-        # "=>" takes parentheses around a nested "=>" on either side.
-        inner = binds + 1 if prop.op == "=>" else binds
-        s = f" {prop.op} ".join(show_prop(a, False, inner) for a in prop.args)
-        if binds < around:
+        s = f" {prop.op} ".join(show_prop(a, False, binds) for a in prop.args)
+        # ``around``: how tightly the enclosing join binds (None: at the top or in not (...)).
+        if around is not None and (binds < around or (prop.op == "=>" and around < binds)):
             s = f"({s})"
     else:
         s = "true" if prop.value else "false"
