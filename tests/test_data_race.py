@@ -279,3 +279,15 @@ def test_shipped_race_traces_replay_and_print_both_accesses(path):
     text = render_race(r.race, r.execution)
     for tid, step in e.expected.accesses:
         assert re.search(rf"#{step}\s+{r.execution.threads[tid].spec.name}\s", text), text
+
+
+def test_the_pair_complete_first_is_reported_and_the_rest_counted():
+    world = build(MERGED, Scenario())
+    ex = Execution(world.threads).run(FirstChooser())
+    plain = [e.eid for e in ex.events if PLAIN in e.tags]
+    assert len(plain) >= 3
+    a, b, c = plain[:3]
+    # in the relation's direction, repeated, out of order: normalised and ordered
+    found = Oracle(world, lambda g: [(c, a), (b, a), (a, b), (c, b)]).race(ex)
+    assert (found.first, found.second, found.more) == (a, b, 2)
+    assert found.rule == DATA_RACE and found.at == len(ex.events)
