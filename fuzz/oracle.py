@@ -154,10 +154,11 @@ class Oracle:
         (A later event can only order the pair in other extensions, e.g. a store
         placed co-before an existing one.) The one edge that runs backwards is
         rcu-rscsi, from an rcu_read_unlock() still to come; the model stands in a
-        virtual unlock for it (docs/memory-model.md), and a promised read (load
-        buffering) still waits for the rf edge of its store. Short of those, a race
-        found here is never a false alarm, and once found it stays found as the run
-        grows."""
+        virtual unlock for it (docs/memory-model.md). A promised read (load
+        buffering) would wait for the rf edge of its store, but runs are judged
+        only when settled (``lookup_finished``). So a race found here is never a
+        false alarm; tests/test_data_race.py checks the newest-first completion
+        keeps it on every racy partial run of B-as-merged."""
         if self.data_races is None:
             return None
         # pre-race needs a plain access: a graph of marked accesses only cannot race.
