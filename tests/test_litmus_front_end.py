@@ -98,7 +98,9 @@ def test_json(tmp_path, monkeypatch, capsys):
     assert {"1:r0": "x", "1:r1": 1} in first["states"]          # pointers by name
     assert second["states"][0] == {"0:r0": 0, "1:r0": 0}
     for rec in (first, second):
-        assert {"name", "observation", "states", "positive", "negative", "executions", "seconds"} <= set(rec)
+        assert {"name", "observation", "states", "positive", "negative", "executions", "seconds",
+                "flags"} <= set(rec)
+        assert rec["flags"] == []       # no plain access, no race
         assert rec["positive"] + rec["negative"] == rec["executions"]
 
 
