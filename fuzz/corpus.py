@@ -428,6 +428,8 @@ def _replay_race(entry: Entry, variant: type, oracle: Oracle, ex: Execution, cho
         race = oracle.race(ex)
         if not oracle.races_modelled:
             reason = "this memory model does not compute data races"
+        elif not ex.settled:
+            reason = f"the run is not settled at step {ex.steps} (a load holds a promised value)"
         elif race is None:
             reason = f"no data race in {ex.steps} steps (recorded: {exp.describe()})"
         else:
