@@ -834,8 +834,7 @@ class _Parser:
         t = self.ident("a value")
         if t.text == "NULL":
             return 0
-        self._cond_tokens.append((f"[{t.text}]", t))
-        return t.text
+        return t.text       # an address; a name no location has is equal to nothing
 
 
 def parse(text: str, path: str = "<litmus>") -> Program:
@@ -846,12 +845,18 @@ def parse(text: str, path: str = "<litmus>") -> Program:
         t = p.toks[min(p.i, len(p.toks) - 1)]
         raise LitmusError(path, t.line, t.col, "expression nested too deeply") from None
     shared = {n for n, _, _ in prog.locs} | {n for th in prog.threads for n, _ in th.params}
+    only_named_in_conditions: list = []
     for key, tok in p._cond_tokens:
-        if key.startswith("[") and key[1:-1] not in shared:
-            raise LitmusError(path, tok.line, tok.col, f"unknown location {key[1:-1]!r}")
+        if key.startswith("["):
+            # herd7: a location named only by the condition exists, and holds 0.
+            if key[1:-1] not in shared:
+                shared.add(key[1:-1])
+                only_named_in_conditions.append((key[1:-1], 0, False))
         # A register the thread never mentions is 0 at the end (herd7 prints it so).
-        if not key.startswith("[") and int(key.split(":")[0]) >= len(prog.threads):
+        elif int(key.split(":")[0]) >= len(prog.threads):
             raise LitmusError(path, tok.line, tok.col, f"register {key!r} of a thread that does not exist")
+    if only_named_in_conditions:
+        prog = attrs.evolve(prog, locs=prog.locs + tuple(only_named_in_conditions))
     return prog
 
 
@@ -953,6 +958,20 @@ def _truth(v: Any) -> bool:
     return bool(v)
 
 
+class _ReadThroughNonPointer(Exception):
+    """A load from an address that is not a location (NULL, an integer)."""
+
+
+# A thread's result when it loaded through a non-pointer: herd7 drops such an
+# execution (a load from NULL in the runs where a pointer is not yet published),
+# where a store through a non-pointer makes it reject the whole test.
+DROPPED = object()
+
+# The primitives that only load: through a non-pointer they drop the execution.
+_LOADS = frozenset({"READ_ONCE", "rcu_dereference", "smp_load_acquire", "atomic_read",
+                    "atomic_read_acquire"})
+
+
 class _Interp:
     """Walks one thread's statements, yielding ``ops`` values to the engine."""
 
@@ -964,7 +983,10 @@ class _Interp:
         for name, _lock in th.params:
             env[name] = self.locs[name]
         env.update(init)
-        yield from self.block(th.body, env)
+        try:
+            yield from self.block(th.body, env)
+        except _ReadThroughNonPointer:
+            return DROPPED
         return {k: raw(v) for k, v in env.items()}
 
     def block(self, stmts: tuple, env: dict) -> Iterator[Any]:
@@ -986,13 +1008,16 @@ class _Interp:
             else:  # pragma: no cover - the parser builds nothing else
                 raise _Raise(Pos(0, 0), f"cannot run {s!r}")
 
-    def address(self, e: Any, env: dict, pos: Pos) -> Iterator[Any]:
-        """The location a pointer expression denotes, with its address dependency."""
+    def address(self, e: Any, env: dict, pos: Pos, load: bool = False) -> Iterator[Any]:
+        """The location a pointer expression denotes, with its address dependency.
+        ``load``: the access only reads (see DROPPED)."""
         v = yield from self.eval(e, env)
         if isinstance(v, Val) and isinstance(v.v, Loc):
             return LocRef(v.v, v.deps)
         if isinstance(v, Loc):
             return LocRef(v)
+        if load:
+            raise _ReadThroughNonPointer()
         raise _Raise(pos, f"dereference of a non-pointer value {raw(v)!r}")
 
     def eval(self, e: Any, env: dict) -> Iterator[Any]:
@@ -1001,7 +1026,7 @@ class _Interp:
         if isinstance(e, Name):
             return env[e.name]
         if isinstance(e, Deref):            # plain C load: ... = *x
-            ref = yield from self.address(e.arg, env, e.pos)
+            ref = yield from self.address(e.arg, env, e.pos, load=True)
             if ref.loc.lock:
                 raise _Raise(e.pos, f"plain load from spinlock {ref.loc.name}")
             return (yield ops.plain_read(ref))
@@ -1053,11 +1078,12 @@ class _Interp:
         entry = PRIMITIVES[e.name]
         build = entry[1] if not isinstance(entry[1], str) else _builder(e.name)
         args = []
+        load = e.name in _LOADS
         for kind, a in zip(e.kinds, e.args):
             if kind == "lv":
-                args.append((yield from self.address(a.arg, env, e.pos)))
+                args.append((yield from self.address(a.arg, env, e.pos, load)))
             elif kind == "p":
-                args.append((yield from self.address(a, env, e.pos)))
+                args.append((yield from self.address(a, env, e.pos, load)))
             else:
                 args.append((yield from self.eval(a, env)))
         if args and isinstance(args[0], LocRef):
@@ -1208,6 +1234,8 @@ def run(prog: Program, max_states: int | None = None) -> LitmusResult:
             if n != current:      # a later pass with load buffering: start again
                 current, states, pos, neg = n, set(), 0, 0
                 flags = set()
+            if any(t.result is DROPPED for t in ex.threads):
+                continue      # a load through a non-pointer: herd7 drops the execution
             full: dict[str, Any] = dict(unset)
             for t in ex.threads:
                 for reg, v in t.result.items():
