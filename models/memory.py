@@ -684,6 +684,8 @@ def data_races(g: Graph) -> list[tuple[int, int]]:
     """The racing pairs of one consistent execution (linux-kernel.cat's ww-race,
     wr-race and rw-race), each as (eid, eid) in the relation's direction, sorted;
     empty when the execution is race-free (or not consistent)."""
+    if not any(PLAIN in e.tags for e in g.events):
+        return []              # pre-race needs a plain access: nothing to compute
     verdict, m = _model_checked(g, full=True)
     if verdict is not None or not m.b.Plain:
         return []
