@@ -25,8 +25,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from .events import (ACQUIRE, LF, LKR, LKW, MB, NORETURN, PLAIN, RELEASE, RL, RMW, RU,
-                     SRCU_LOCK, SRCU_UNLOCK, SYNC_SRCU, UL, Event)
+from .events import ACQUIRE, LKR, LKW, MB, NORETURN, PLAIN, RELEASE, RMW, SRCU_LOCK, SRCU_UNLOCK, SYNC_SRCU, UL, Event
 
 
 # --------------------------------------------------------------------------
