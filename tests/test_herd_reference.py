@@ -79,7 +79,7 @@ def test_every_output_belongs_to_its_test():
         name, herd = herd_outcome(path)
         assert name == header_name(path), path
         assert herd.observation in ("Never", "Sometimes", "Always"), path
-        assert herd.states, path
+        # (a test may have no execution at all: RCU-sync-inside-rscs, States 0)
         if path.stem != "header-name-differs":
             assert name == path.stem, f"{path}: header {name!r} differs from the file name"
     assert header_name(HERD / "lkmm" / "header-name-differs.litmus") == "MP+header-name"
