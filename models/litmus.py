@@ -962,14 +962,17 @@ class _ReadThroughNonPointer(Exception):
     """A load from an address that is not a location (NULL, an integer)."""
 
 
-# A thread's result when it loaded through a non-pointer: herd7 drops such an
+# A thread's result when it read through a non-pointer: herd7 drops such an
 # execution (a load from NULL in the runs where a pointer is not yet published),
 # where a store through a non-pointer makes it reject the whole test.
 DROPPED = object()
 
-# The primitives that only load: through a non-pointer they drop the execution.
-_LOADS = frozenset({"READ_ONCE", "rcu_dereference", "smp_load_acquire", "atomic_read",
-                    "atomic_read_acquire"})
+# The primitives that only store: through a non-pointer they are an error of the
+# test. Every other access reads first (loads, RMWs, lock operations), and herd7
+# drops the execution instead (an xchg through NULL as a READ_ONCE through NULL).
+_STORES = frozenset({"WRITE_ONCE", "smp_store_release", "rcu_assign_pointer", "atomic_set",
+                     "atomic_set_release", "spin_unlock", "srcu_read_unlock", "srcu_up_read",
+                     "synchronize_srcu", "synchronize_srcu_expedited", "up_read", "up_write"})
 
 
 class _Interp:
@@ -1078,7 +1081,7 @@ class _Interp:
         entry = PRIMITIVES[e.name]
         build = entry[1] if not isinstance(entry[1], str) else _builder(e.name)
         args = []
-        load = e.name in _LOADS
+        load = e.name not in _STORES
         for kind, a in zip(e.kinds, e.args):
             if kind == "lv":
                 args.append((yield from self.address(a.arg, env, e.pos, load)))
