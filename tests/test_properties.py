@@ -2,7 +2,11 @@
 
 The verdict comes from running the fuzzer; ``expected`` (the table of
 protocols.md section 5) is only what it is compared with. The budget is fixed
-and the profile derandomized, so CI sees the same examples on every run.
+and the profile derandomized (the plugin's fixed seed ``CI_SEED``), so CI sees
+the same examples on every run. The runs go through the vmafuzz pytest plugin
+(fuzz/pytest_plugin.py, docs/pytest.md), so a red check shows the kernel trace
+and the broken rule, the corpus file written and the ``vmafuzz run ... --seed``
+line that repeats it.
 """
 
 from pathlib import Path
@@ -10,9 +14,7 @@ from pathlib import Path
 import pytest
 
 from fuzz.corpus import collect, load, replay, resolve_variant
-from fuzz.machine import PROFILE_CI, fuzz
 from fuzz.oracle import matches_expected
-from models.scenario import Scenario
 from models.variants import SHIPPED
 
 # Holding variants: examples each must pass. Violated variants: the budget
@@ -24,11 +26,11 @@ CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 
 
 @pytest.mark.parametrize("variant", SHIPPED, ids=lambda v: v.name)
-def test_variant_verdict_matches_table(variant):
-    scenario = Scenario.default_for(variant)
+def test_variant_verdict_matches_table(variant, vmafuzz):
     budget = HOLDS_EXAMPLES if variant.expected == "holds" else CATCH_EXAMPLES
-    result = fuzz(variant, scenario, max_examples=budget, profile=PROFILE_CI, database=None,
-                  shrink=False)
+    # The plugin fails the test with the report unless the outcome matches
+    # ``expected``; it shrinks only a finding it reports (a holding variant's).
+    result = vmafuzz(variant, max_examples=budget, profile="ci")
     # "data race" (B-as-merged) is met by a race, with or without a violation too
     assert matches_expected(variant.expected, result.verdict, result.race is not None), (
         f"{variant.name}: fuzzer says {result.verdict} after {result.examples} examples")
