@@ -26,7 +26,7 @@ import attrs
 from . import memory
 from .events import (ACQUIRE, LF, MB, NORETURN, ONCE, RELEASE, RL, RMW, RU, SRCU_UNLOCK, SYNC_SRCU, UL,
                      DepContext, Event, Loc, LocRef, Val, as_locref, deps_of, raw)
-from .ops import Fence, Ghost, Load, LockRead, Rmw, Store
+from .ops import Fence, Ghost, Load, LockRead, Rmw, Store, wait_forever
 
 
 class ModelError(Exception):
@@ -586,6 +586,9 @@ class Execution:
                 floc = None if op.target is None else as_locref(op.target).loc   # sync-srcu: its srcu_struct
                 self._add(Event(len(self.events), t.tid, "F", floc, None, frozenset({op.kind}),
                                 ctrl=t.ctx.ctrl, label=op.label))
+                if self._has_gp and op.kind in ("sync-rcu", SYNC_SRCU) and memory.check(self.graph()):
+                    t.pending = wait_forever()   # inside its own RCU read-side section: waits for itself
+                    return
                 t.received.append((None, frozenset()))
                 send = None
                 continue

@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 import attrs
 
-from .events import ACQUIRE, LKR, LKW, ONCE, PLAIN, RELEASE, SRCU_LOCK, SRCU_UNLOCK, SYNC_SRCU, raw
+from .events import ACQUIRE, LKR, LKW, ONCE, PLAIN, RELEASE, SRCU_LOCK, SRCU_UNLOCK, SYNC_SRCU, Loc, raw
 
 
 @attrs.frozen(slots=True)
@@ -388,6 +388,17 @@ def down_read(sem) -> Rmw:
 
 def up_read(sem) -> Store:
     return Store(sem, 0, RELEASE, "up_read", unlock=True)
+
+
+_NEVER = Loc("<never>")
+
+
+def wait_forever() -> Rmw:
+    """A step that never happens: the thread blocks for good, and the run is dropped
+    as blocked (as a spin_lock() that can never succeed). The engine uses it for a
+    grace period inside its own thread's RCU read-side critical section, which waits
+    for itself: LKMM makes every such execution inconsistent (rcu)."""
+    return Rmw(_NEVER, lambda old: old, "once", "wait_forever", returns=None, wait=lambda old: False)
 
 
 def ghost(*payload) -> Ghost:
