@@ -128,6 +128,11 @@ def tokenize(text: str, path: str) -> tuple[list[Tok], list[str]]:
     return toks, comments
 
 
+def _number(t: Tok) -> int:
+    """A number token: hexadecimal with 0x, else decimal (``08`` is 8, as herd7 reads it)."""
+    return int(t.text, 16) if t.text[:2] in ("0x", "0X") else int(t.text, 10)
+
+
 # --------------------------------------------------------------------------
 # Syntax tree (expressions, statements, conditions)
 # --------------------------------------------------------------------------
@@ -504,13 +509,23 @@ class _Parser:
             self.take()
         return rest[0]
 
-    def _type(self) -> tuple[list[str], int]:
+    def _other_type_name(self) -> bool:
+        """A type name herd7 takes though it is none of ours (``__int128``,
+        ``atomic_int``): an identifier followed by a name or a ``*``. Values are
+        untyped here, so the type itself does not matter."""
+        t, nxt = self.tok, self.toks[self.i + 1]
+        return (t.kind == "id" and t.text not in _UNSUPPORTED_KEYWORDS and t.text not in PRIMITIVES
+                and (nxt.kind == "id" or nxt.text == "*"))
+
+    def _type(self, other_names: bool = True) -> tuple[list[str], int]:
         words = []
         while self.tok.kind == "id":
             if self.tok.text in _TYPE_WORDS:
                 words.append(self.take().text)
             elif self.tok.text == "struct" and self.toks[self.i + 1].text == "srcu_struct":
                 self.take()             # struct srcu_struct: the one struct LKMM knows
+                words.append(self.take().text)
+            elif other_names and self._other_type_name():
                 words.append(self.take().text)
             else:
                 break
@@ -538,7 +553,7 @@ class _Parser:
                 value: Any = 0
                 if self.accept("="):
                     value = self._init_value()
-                reg_init.append((int(tid_tok.text), reg.text, value, tid_tok))
+                reg_init.append((_number(tid_tok), reg.text, value, tid_tok))
             else:
                 nt = self.ident("a location name in the init block")
                 if nt.text in _UNSUPPORTED_KEYWORDS:
@@ -564,7 +579,7 @@ class _Parser:
             return self.ident("a location name after '&'").text
         neg = self.accept("-")
         if self.tok.kind == "num":
-            v = int(self.take().text, 0)
+            v = _number(self.take())
             return -v if neg else v
         t = self.ident("an initial value")
         if t.text == "NULL":
@@ -614,7 +629,8 @@ class _Parser:
         if self.accept("{"):
             return self._block_rest()
         if t.kind == "id" and (t.text in _TYPE_WORDS or (
-                t.text == "struct" and self.toks[self.i + 1].text == "srcu_struct")):
+                t.text == "struct" and self.toks[self.i + 1].text == "srcu_struct") or (
+                self._other_type_name() and self.toks[self.i + 1].kind == "id")):
             return self._declaration()
         if t.kind == "id" and t.text in _UNSUPPORTED_KEYWORDS:
             raise self.err(f"unsupported construct {t.text!r}")
@@ -727,7 +743,7 @@ class _Parser:
             return e
         if t.kind == "num":
             self.take()
-            return Num(int(t.text, 0), pos)
+            return Num(_number(t), pos)
         if t.kind != "id":
             got = "end of file" if t.kind == "eof" else repr(t.text)
             raise self.err(f"expected an expression, found {got}")
@@ -812,7 +828,7 @@ class _Parser:
     def _cond_key(self) -> str:
         start = self.tok
         if self.tok.kind == "num":
-            tid = int(self.take().text)
+            tid = _number(self.take())
             self.expect(":")
             reg = self.ident("a register name")
             self._cond_tokens.append((f"{tid}:{reg.text}", start))
@@ -829,7 +845,7 @@ class _Parser:
             return CKey(self._cond_key())       # 0:r1=1:r4, [x]=[y]
         neg = self.accept("-")
         if self.tok.kind == "num":
-            v = int(self.take().text, 0)
+            v = _number(self.take())
             return -v if neg else v
         t = self.ident("a value")
         if t.text == "NULL":
