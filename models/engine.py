@@ -162,6 +162,9 @@ class Execution:
         self.speculation = speculation
         self.just_settled = False                 # the last step fulfilled the last open promise
         self.promises: dict[int, Any] = {}        # open promises: read eid -> value
+        # An RMW whose read is a promise: its write cannot have a place in co before
+        # the store it reads exists (it goes right after it): read eid -> write eid.
+        self.floating: dict[int, int] = {}
         self.events: list[Event] = []
         self.rf: dict[int, int] = {}
         self.co: dict[Loc, list[int]] = {}
@@ -316,8 +319,14 @@ class Execution:
                  if v == value and self.events[r].loc == loc and self.events[r].tid != tid]
         sets: list[tuple] = [()]
         for k in range(1, len(match) + 1):
-            sets.extend(itertools.combinations(match, k))
+            sets.extend(rs for rs in itertools.combinations(match, k)
+                        if sum(r in self.floating for r in rs) <= 1)   # atomic: one RMW after a store
         return sets
+
+    def _floating_of(self, reads: tuple) -> list[int]:
+        """The floating RMW write among promised ``reads`` (it lands right after
+        the store that fulfils its read)."""
+        return [self.floating[r] for r in reads if r in self.floating]
 
     # ------------------------------------------------------------------
     # options: what memory.check allows for a thread's pending operation
@@ -344,7 +353,7 @@ class Execution:
             if e.loc is not loc:
                 continue
             w = eid if e.kind == "W" else self.rf.get(eid)
-            if w is not None:
+            if w is not None and (e.kind != "W" or e.rmw not in self.floating):
                 floor = max(floor, order.index(w))
         return floor
 
@@ -375,8 +384,8 @@ class Execution:
             for pos in range(len(order), floor, -1):
                 if pos < len(order) and self.events[order[pos]].rmw is not None:
                     continue   # never between an RMW's read and its write (atomic)
-                new_order = order[:pos] + [eid] + order[pos:]
                 for rs in sets:
+                    new_order = order[:pos] + [eid] + self._floating_of(rs) + order[pos:]
                     if self._try([ev], {r: eid for r in rs}, (loc, new_order),
                                  newest=pos == len(order), fulfil=rs):
                         opts.append(Option("co", pos=pos, fulfil=rs))
@@ -396,9 +405,9 @@ class Execution:
                 evs = self._rmw_events(t, op, ref, eid, old, writes)
                 if writes:
                     wev = evs[-1] if evs[-1].kind == "W" else evs[-2]
-                    new_order = order[:pos + 1] + [wev.eid] + order[pos + 1:]
                     rid = wev.rmw
                     for rs in self._fulfil_sets(t.tid, loc, wev.value):
+                        new_order = order[:pos + 1] + [wev.eid] + self._floating_of(rs) + order[pos + 1:]
                         rf = {rid: w}
                         rf.update((r, wev.eid) for r in rs)
                         if self._try(evs, rf, (loc, new_order), newest=pos == len(order) - 1,
@@ -408,6 +417,17 @@ class Execution:
                     rid = next(e.eid for e in evs if e.kind == "R")
                     if self._try(evs, {rid: w}, None, newest=pos == len(order) - 1):
                         opts.append(Option("rf", src=w, write=False))
+            spec = self.speculation
+            if spec is not None and t.tid in spec.threads:
+                # A promise for the RMW's read: its write floats (no co place) until
+                # the store that fulfils the promise, and then goes right after it.
+                for v in spec.values.get(loc, {}).get(t.tid, ()):
+                    if op.wait is not None and not op.wait(v):
+                        continue
+                    writes = op.expect is None or v == raw(op.expect.value)
+                    evs = self._rmw_events(t, op, ref, eid, v, writes)
+                    if self._try(evs, {}, None, newest=True):
+                        opts.append(Option("rf", value=v, write=writes))
             return opts
         if isinstance(op, Ghost):
             return [Option("none")]
@@ -522,6 +542,19 @@ class Execution:
             self.co[ref.loc].insert(opt.pos, eid)
             self._fulfil(opt.fulfil, eid)
             result = None
+        elif isinstance(op, Rmw) and opt.src is None:
+            # An RMW whose read is a promise (load buffering): its write floats.
+            ref = as_locref(op.target)
+            old = opt.value
+            rid = None
+            for e in self._rmw_events(t, op, ref, eid, old, opt.write):
+                self._add(e)
+                if e.kind == "R":
+                    rid = e.eid
+                    self.promises[rid] = old
+                elif e.kind == "W":
+                    self.floating[rid] = e.eid
+            result = self._rmw_result(op, old, opt.write, rid)
         elif isinstance(op, Rmw):
             ref = as_locref(op.target)
             w = opt.src
@@ -537,14 +570,7 @@ class Execution:
                     order = self.co[ref.loc]
                     order.insert(order.index(w) + 1, e.eid)
                     self._fulfil(opt.fulfil, e.eid)
-            if op.returns == "old":
-                result = (old, frozenset({rid}))
-            elif op.returns == "new":
-                result = (raw(op.update(old)), frozenset({rid}))
-            elif op.returns == "trylock":
-                result = (1 if opt.write else 0, frozenset({rid}))
-            else:
-                result = None
+            result = self._rmw_result(op, old, opt.write, rid)
         elif isinstance(op, Ghost):
             self.ghosts.append((t.tid, op.payload, len(self.events)))
             result = None
@@ -552,11 +578,26 @@ class Execution:
             raise ModelError(f"cannot apply {op!r}")
         self._advance(t, result)
 
+    @staticmethod
+    def _rmw_result(op: Rmw, old: Any, wrote: bool, rid: int | None):
+        if op.returns == "old":
+            return (old, frozenset({rid}))
+        if op.returns == "new":
+            return (raw(op.update(old)), frozenset({rid}))
+        if op.returns == "trylock":
+            return (1 if wrote else 0, frozenset({rid}))
+        return None
+
     def _fulfil(self, reads: tuple, store: int) -> None:
-        """The promised reads ``reads`` read ``store`` from now on."""
+        """The promised reads ``reads`` read ``store`` from now on; a floating RMW
+        write among them takes its place right after ``store`` in co."""
         for r in reads:
             self.rf[r] = store
             del self.promises[r]
+            w = self.floating.pop(r, None)
+            if w is not None:
+                order = self.co[self.events[store].loc]
+                order.insert(order.index(store) + 1, w)
         if reads and not self.promises:
             self.just_settled = True
 
@@ -621,6 +662,7 @@ class Execution:
         new._has_gp = self._has_gp
         new.speculation = self.speculation
         new.promises = dict(self.promises)
+        new.floating = dict(self.floating)
         new.just_settled = self.just_settled
         new.threads = []
         for old in self.threads:

@@ -129,16 +129,34 @@ class StoreLog:
 
     def __init__(self) -> None:
         self.stores: dict = {}          # loc -> {tid: set of values}
-        self.loads: dict = {}           # loc -> set of tids that load it (plain loads, not RMWs)
+        self.loads: dict = {}           # loc -> set of tids that load it (RMW reads included)
 
     def add(self, ex: Execution) -> None:
-        rmw_reads = {e.rmw for e in ex.events if e.rmw is not None}
+        """Log the leaf ``ex``. A store whose value, address or branch depends on a
+        promise still open (or on a read of such a store) is not a store any
+        execution makes yet: it is left out, or speculated values would feed on
+        themselves pass after pass (``x = r0 + 1`` on both sides)."""
+        tainted: set[int] = set(ex.promises)
+        changed = True
+        while changed:
+            changed = False
+            for e in ex.events:
+                if e.eid in tainted or e.tid < 0 or e.kind == "F":
+                    continue
+                if e.kind == "W":
+                    bad = (e.data | e.addr | e.ctrl) & tainted
+                else:
+                    w = ex.rf.get(e.eid)
+                    bad = (w is not None and w in tainted) or (e.addr | e.ctrl) & tainted
+                if bad:
+                    tainted.add(e.eid)
+                    changed = True
         for e in ex.events:
-            if e.tid < 0 or e.kind == "F":
+            if e.tid < 0 or e.kind == "F" or e.eid in tainted:
                 continue
             if e.kind == "W":
                 self.stores.setdefault(e.loc, {}).setdefault(e.tid, set()).add(e.value)
-            elif not e.loc.lock and e.eid not in rmw_reads:
+            else:
                 self.loads.setdefault(e.loc, set()).add(e.tid)
 
     def speculation(self) -> Speculation | None:
