@@ -346,7 +346,7 @@ class _Model:
     def atomic(self) -> bool:
         """empty rmw & (fre ; coe) as atomic: no store lands co-between an RMW's read's
         source and its write. Every lock test needs it (lock.cat makes spin_lock an
-        RMW); tests/data/model/atomic-add-unless-*.litmus."""
+        RMW: MP+polocks), and every counter (tests/litmus/sb-inc-nofence.litmus)."""
         g = self.b.g
         co = self.b.co
         for e in g.events:
@@ -517,9 +517,9 @@ class _Model:
 
     # (* RCU *)
     def rcu(self) -> bool:
-        """irreflexive rb as rcu (rcu-gp-reader, srcu-gp-reader, srcu-gp-reader-other-struct
-        in tests/data/model). Sets ``rcu_fence`` and ``rb`` (empty without a grace period
-        and a critical section)."""
+        """irreflexive rb as rcu (tests/litmus/rcu-gp-reader; srcu-gp-reader,
+        srcu-gp-reader-other-struct, srcu-rcu-nested-order in tests/data/model). Sets
+        ``rcu_fence`` and ``rb`` (None without a grace period and a critical section)."""
         self.rcu_fence = self.rb = None
         self.pb_star = None
         return _rcu(self)
