@@ -1023,7 +1023,14 @@ class _Interp:
                 yield from self.eval(s.expr, env)
             elif isinstance(s, If):
                 c = yield from self.eval(s.cond, env)
-                yield from self.block(s.then if _truth(c) else s.other, env)
+                # herd7's ctrl reaches the events of the branch taken, not those
+                # after the if (LB+ctrl-after-if+data in tests/herd/lb/).
+                ctx = c.ctx if isinstance(c, Val) else None
+                outer = ctx.ctrl if ctx is not None else None
+                taken = _truth(c)
+                yield from self.block(s.then if taken else s.other, env)
+                if ctx is not None:
+                    ctx.ctrl = outer
             else:  # pragma: no cover - the parser builds nothing else
                 raise _Raise(Pos(0, 0), f"cannot run {s!r}")
 
