@@ -70,10 +70,7 @@ def test_the_name_comes_from_the_header():
 # names the gap (docs/memory-model.md, "Known gaps").
 # ---------------------------------------------------------------------------
 
-MODEL_GAPS: dict[str, str] = {
-    "spinlock-declared": "load buffering: the passes over stored values do not settle on "
-                         "r0 + 1 increments (models/explore.py, explore_load_buffering)",
-}
+MODEL_GAPS: dict[str, str] = {}
 
 
 def check_against_herd(r: litmus.LitmusResult, herd_text: str) -> None:
@@ -299,19 +296,7 @@ def _sweep_tests_from_data() -> dict[str, str]:
 def _sweep_gaps() -> dict[str, str]:
     """The sweep cases where the model still differs from herd7, with the reason.
     Not strict: each is expected to start passing as the model grows."""
-    gaps = {}
-    for case in sweep_cases():
-        name = case[len("sweep-"):].rsplit("-z", 1)[0]
-        unordered_rmw = (name in ("atomic_add", "atomic_sub", "atomic_inc", "atomic_dec", "atomic_and",
-                                  "atomic_or", "atomic_xor")
-                         or (name.endswith(("_relaxed", "_release")) and "cmpxchg" not in name
-                             and name not in ("atomic_set_release", "smp_store_release")))
-        if unordered_rmw:
-            gaps[case] = ("load buffering through an RMW: herd7 lets P0's RMW read the value "
-                          "P1's xchg_relaxed stores after reading P0's later store (a po | rf "
-                          "cycle); the engine's promises do not cover RMW reads yet")
-    gaps["sweep-spin_unlock-z0"] = "lock.cat's unmatched-unlock flag is not computed (memory.flags)"
-    return gaps
+    return {"sweep-spin_unlock-z0": "lock.cat's unmatched-unlock flag is not computed (memory.flags)"}
 
 
 SWEEP_GAPS = _sweep_gaps()
