@@ -991,6 +991,21 @@ _STORES = frozenset({"WRITE_ONCE", "smp_store_release", "rcu_assign_pointer", "a
                      "synchronize_srcu", "synchronize_srcu_expedited", "up_read", "up_write"})
 
 
+_SPIN = frozenset(name for name in PRIMITIVES if name.startswith("spin_"))
+
+
+def _pointer(v: Any, pos: Pos, load: bool) -> LocRef:
+    """The location a pointer value denotes, with its address dependency.
+    ``load``: the access reads (see DROPPED)."""
+    if isinstance(v, Val) and isinstance(v.v, Loc):
+        return LocRef(v.v, v.deps)
+    if isinstance(v, Loc):
+        return LocRef(v)
+    if load:
+        raise _ReadThroughNonPointer()
+    raise _Raise(pos, f"dereference of a non-pointer value {raw(v)!r}")
+
+
 class _Interp:
     """Walks one thread's statements, yielding ``ops`` values to the engine."""
 
@@ -1010,18 +1025,28 @@ class _Interp:
 
     def block(self, stmts: tuple, env: dict) -> Iterator[Any]:
         for s in stmts:
-            if isinstance(s, Assign):
-                if isinstance(s.target, Name):
-                    env[s.target.name] = yield from self.eval(s.value, env)
+            t = type(s)
+            if t is Assign:
+                if type(s.target) is Name:
+                    value = s.value
+                    # Skip eval's dispatch for the common shapes: the engine replays
+                    # a thread's generator from the start on every fork of a state.
+                    if type(value) is Call:
+                        env[s.target.name] = yield from self.call(value, env)
+                    else:
+                        env[s.target.name] = yield from self.eval(value, env)
                 else:
                     ref = yield from self.address(s.target.arg, env, s.pos)
                     if ref.loc.lock:
                         raise _Raise(s.pos, f"plain store to spinlock {ref.loc.name}")
                     v = yield from self.eval(s.value, env)
                     yield ops.plain_write(ref, v)      # plain C store: *x = v
-            elif isinstance(s, ExprStmt):
-                yield from self.eval(s.expr, env)
-            elif isinstance(s, If):
+            elif t is ExprStmt:
+                if type(s.expr) is Call:
+                    yield from self.call(s.expr, env)
+                else:
+                    yield from self.eval(s.expr, env)
+            elif t is If:
                 c = yield from self.eval(s.cond, env)
                 # herd7's ctrl reaches the events of the branch taken, not those
                 # after the if (LB+ctrl-after-if+data in tests/herd/lb/).
@@ -1037,20 +1062,17 @@ class _Interp:
     def address(self, e: Any, env: dict, pos: Pos, load: bool = False) -> Iterator[Any]:
         """The location a pointer expression denotes, with its address dependency.
         ``load``: the access only reads (see DROPPED)."""
-        v = yield from self.eval(e, env)
-        if isinstance(v, Val) and isinstance(v.v, Loc):
-            return LocRef(v.v, v.deps)
-        if isinstance(v, Loc):
-            return LocRef(v)
-        if load:
-            raise _ReadThroughNonPointer()
-        raise _Raise(pos, f"dereference of a non-pointer value {raw(v)!r}")
+        v = env[e.name] if type(e) is Name else (yield from self.eval(e, env))
+        return _pointer(v, pos, load)
 
     def eval(self, e: Any, env: dict) -> Iterator[Any]:
-        if isinstance(e, Num):
+        t = type(e)
+        if t is Num:
             return e.value
-        if isinstance(e, Name):
+        if t is Name:
             return env[e.name]
+        if t is Call:
+            return (yield from self.call(e, env))
         if isinstance(e, Deref):            # plain C load: ... = *x
             ref = yield from self.address(e.arg, env, e.pos, load=True)
             if ref.loc.lock:
@@ -1071,8 +1093,6 @@ class _Interp:
             a = yield from self.eval(e.left, env)
             b = yield from self.eval(e.right, env)
             return _arith(e.op, a, b, e.pos)
-        if isinstance(e, Call):
-            return (yield from self.call(e, env))
         raise _Raise(Pos(0, 0), f"cannot evaluate {e!r}")  # pragma: no cover
 
     def logical(self, e: Binary, env: dict) -> Iterator[Any]:
@@ -1106,16 +1126,24 @@ class _Interp:
         args = []
         load = e.name not in _STORES
         for kind, a in zip(e.kinds, e.args):
-            if kind == "lv":
-                args.append((yield from self.address(a.arg, env, e.pos, load)))
-            elif kind == "p":
-                args.append((yield from self.address(a, env, e.pos, load)))
+            if kind == "v":
+                t = type(a)
+                if t is Num:
+                    args.append(a.value)
+                elif t is Name:
+                    args.append(env[a.name])
+                else:
+                    args.append((yield from self.eval(a, env)))
             else:
-                args.append((yield from self.eval(a, env)))
-        if args and isinstance(args[0], LocRef):
+                target = a.arg if kind == "lv" else a
+                if type(target) is Name:        # READ_ONCE(*x), smp_load_acquire(x)
+                    args.append(_pointer(env[target.name], e.pos, load))
+                else:
+                    args.append((yield from self.address(target, env, e.pos, load)))
+        if args and type(args[0]) is LocRef:
             # lock.cat: only the spin_* primitives may touch a spinlock_t, and they
             # touch nothing else (the engine enforces it too; here we know the line).
-            wants_lock = e.name.startswith("spin_")
+            wants_lock = e.name in _SPIN
             if args[0].loc.lock != wants_lock:
                 what = "is not a spinlock_t" if wants_lock else "is a spinlock_t"
                 raise _Raise(e.pos, f"{e.name} on {args[0].loc.name}, which {what}")
