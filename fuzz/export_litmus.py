@@ -688,14 +688,6 @@ class Exported:
     fixed: LitmusTest | None
 
 
-def export_replayed(r, source: str = "") -> Exported:
-    """The tests of a replayed corpus entry (``fuzz.corpus.Replayed``)."""
-    entry = r.entry
-    upto = r.violation.at if r.violation is not None else None
-    return export_run(r.execution, r.variant, entry.scenario.describe(),
-                      entry.expected.describe(), upto, source)
-
-
 def export_run(ex: Execution, variant: type, scenario: str, what: str, upto: int | None = None,
                source: str = "") -> Exported:
     header = (f"{variant.name} on {scenario}: {what}.\n"
@@ -726,3 +718,69 @@ def fixed_path(path: Path) -> Path:
     path = Path(path)
     return path.with_name(path.name[:-len(".litmus")] + "+fixed.litmus") if path.name.endswith(".litmus") \
         else path.with_name(path.name + "+fixed")
+
+
+def export_file(path: Path, source: str | None = None) -> tuple[Exported, Any]:
+    """Replay one corpus file and export it. CorpusError / ExportError on failure."""
+    from .corpus import CorpusError, load, replay, resolve_variant
+    entry = load(path)
+    variant = resolve_variant(entry, str(path))
+    r = replay(entry, variant)
+    if not r.reproduces:
+        raise CorpusError(f"{path}: no longer reproduces ({r.reason}): nothing to export")
+    upto = r.violation.at if r.violation is not None and entry.expected.rule != "data race" else \
+        r.race.at if r.race is not None else None
+    ex = export_run(r.execution, variant, entry.scenario.describe(), entry.expected.describe(), upto,
+                    source if source is not None else str(path))
+    return ex, entry
+
+
+def export_path(out_dir: Path, corpus_file: Path, variant_name: str, protocol: str) -> Path:
+    """Where ``-o DIR`` puts a corpus file's test: ``DIR/<protocol>/<variant>/<hash>.litmus``,
+    the corpus's own layout."""
+    return Path(out_dir) / protocol / variant_name / (Path(corpus_file).stem + ".litmus")
+
+
+# ---------------------------------------------------------------- command line
+
+def add_arguments(p) -> None:
+    p.add_argument("paths", nargs="+", metavar="CORPUSFILE", help="corpus files or folders (recursive)")
+    p.add_argument("-o", "--output", metavar="DIR",
+                   help="write DIR/<protocol>/<variant>/<hash>.litmus (and <hash>+fixed.litmus) "
+                        "instead of printing the tests")
+
+
+def run(args) -> int:
+    import sys
+
+    from .corpus import CorpusError, collect
+    from .cli import UsageError
+    from models.variants import VariantError
+
+    files = collect(args.paths)
+    if not files:
+        raise UsageError(f"no corpus files under {' '.join(args.paths)}")
+    bad = 0
+    for path in files:
+        try:
+            exported, entry = export_file(path)
+        except (CorpusError, VariantError) as exc:
+            sys.stderr.write(f"vmafuzz: {exc}\n")
+            bad += 1
+            continue
+        except ExportError as exc:
+            sys.stderr.write(f"vmafuzz: {path}: cannot export: {exc}\n")
+            bad += 1
+            continue
+        if args.output:
+            from .corpus import resolve_variant
+            protocol = resolve_variant(entry, str(path)).protocol
+            for written in write_exports(exported, export_path(args.output, path, entry.variant_name,
+                                                               protocol)):
+                print(written)
+        else:
+            print(exported.test.render())
+            if exported.fixed is not None:
+                print(exported.fixed.render())
+    sys.stdout.flush()
+    return 2 if bad else 0

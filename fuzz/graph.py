@@ -1,0 +1,243 @@
+"""Pictures of an execution graph (``--graph FILE.svg|.png|.dot``), in herd7's style.
+
+One column per thread, its events top to bottom in program order (``po``, the
+unlabelled black arrows),
+and the relations between threads: ``rf`` (red, store to the load that read it),
+``co`` (blue, each store to the next one at its location), ``fr`` (orange, a load to
+the store that overwrote what it read) and, thin and grey, the ``addr``/``data``
+dependencies. The events of the broken rule (the values the failing lookup used,
+the stores they came from, a data race's two accesses) are filled red; a load that
+read a value already overwritten is marked STALE. Loads of initial values say so
+in their label instead of drawing an edge from an initial write (herd7's
+``showinitrf false``).
+
+The DOT text is made here; Graphviz's ``dot`` command draws ``.svg`` and ``.png``
+(Debian's ``graphviz`` package). A ``.dot`` file needs no Graphviz.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any, Iterable
+
+from models.engine import Execution
+from models.events import Event, Loc
+
+from .report import Trace, _fmt, _in_rmw
+
+FORMATS = (".svg", ".png", ".dot")
+COLOURS = {"po": "black", "rf": "red", "co": "blue", "fr": "darkorange", "dep": "gray50"}
+
+
+class GraphError(Exception):
+    """A picture that cannot be made (bad suffix, no Graphviz): one line."""
+
+
+def _esc(s: str) -> str:
+    return s.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def _value(v: Any) -> str:
+    return v.name if isinstance(v, Loc) else _fmt(v)
+
+
+def execution_dot(ex: Execution, upto: int | None = None, title: str = "",
+                  highlight: Iterable[int] = (), steps: bool = True) -> str:
+    """The DOT text of ``ex``'s graph (its events before ``upto``). ``highlight``:
+    the events of the broken rule. ``steps``: label events with their step number
+    in the run (``#12``), as the text trace does."""
+    upto = len(ex.events) if upto is None else upto
+    tr = Trace(ex, upto)
+    events = ex.events
+    hl = set(highlight)
+    rmw_write = {e.rmw: e.eid for e in events[:upto] if e.rmw is not None}
+    node_of: dict[int, int] = {}           # an RMW's write is drawn with its read
+    for r, w in rmw_write.items():
+        node_of[w] = r
+
+    def node(eid: int) -> str:
+        return f"e{node_of.get(eid, eid)}"
+
+    def label(ev: Event) -> str:
+        step = f"#{tr.step_of(ev.eid)} " if steps else ""
+        if ev.kind == "F":
+            return f"{ev.label}()"
+        loc = ev.loc.name
+        if ev.kind == "W":
+            return f"{step}{ev.label}({loc}, {_value(ev.value)})"
+        text = f"{step}{ev.label}({loc})"
+        w = rmw_write.get(ev.eid)
+        if w is not None:
+            text += f": {_value(ev.value)} -> {_value(events[w].value)}"
+        else:
+            text += f" = {_value(ev.value)}"
+        src = ex.rf.get(ev.eid)
+        if src is not None and events[src].is_init:
+            text += "  (initial)"
+        if ex.is_stale(ev.eid):
+            text += "  STALE"
+        return text
+
+    out = ["digraph execution {",
+           '  graph [rankdir=TB, nodesep=0.35, ranksep=0.3, fontname="Helvetica", fontsize=11, '
+           f'labelloc=t, label="{_esc(title)}"];',
+           '  node [shape=box, style="rounded,filled", fillcolor=white, fontname="Helvetica", '
+           'fontsize=10, height=0.3];',
+           '  edge [fontname="Helvetica", fontsize=8, arrowsize=0.6];']
+    shown: list[int] = []
+    for t in ex.threads:
+        evs = [e for e in t.events if e < upto and not (events[e].kind == "F" and _in_rmw(events[e]))
+               and events[e].rmw is None]
+        if not evs:
+            continue
+        out.append(f"  subgraph cluster_t{t.tid} {{")
+        out.append(f'    label="{_esc(t.spec.name)}"; style=rounded; color=gray60;')
+        for e in evs:
+            ev = events[e]
+            attrs_ = [f'label="{_esc(label(ev))}"']
+            if ev.kind == "F":
+                attrs_ += ["shape=plaintext", 'style=""', "fontcolor=darkgreen"]
+            highlighted = e in hl or rmw_write.get(e) in hl
+            if highlighted:
+                attrs_ += ["fillcolor=mistyrose", "color=red", "penwidth=2"]
+            elif ev.kind == "R" and ex.is_stale(e):
+                attrs_ += ["fillcolor=lightyellow", "color=darkorange", "penwidth=2"]
+            out.append(f"    {node(e)} [{', '.join(attrs_)}];")
+        for a, b in zip(evs, evs[1:]):
+            out.append(f'    {node(a)} -> {node(b)} [color={COLOURS["po"]}, weight=100];')
+        out.append("  }")
+        shown += evs
+    drawn = set(shown) | {rmw_write[r] for r in shown if r in rmw_write}
+    # Cross edges do not move the columns (constraint=false): po alone lays them out.
+    extra = "constraint=false"
+    for r, w in sorted(ex.rf.items()):
+        if r in drawn and w in drawn:
+            style = "bold" if r in hl and w in hl else "solid"
+            out.append(f'  {node(w)} -> {node(r)} [label="rf", color={COLOURS["rf"]}, '
+                       f'fontcolor={COLOURS["rf"]}, style={style}, {extra}];')
+    for loc, order in sorted(ex.co.items(), key=lambda kv: kv[0].name):
+        ws = [w for w in order if w in drawn]
+        for a, b in zip(ws, ws[1:]):
+            out.append(f'  {node(a)} -> {node(b)} [label="co", color={COLOURS["co"]}, '
+                       f'fontcolor={COLOURS["co"]}, {extra}];')
+        # fr: each load to the store right after the one it read (herd7 draws every
+        # co-later store; the next one is enough to see the overwrite).
+        for r, w in ex.rf.items():
+            if r not in drawn or events[r].loc != loc or r in node_of.values() and r in rmw_write:
+                continue
+            pos = order.index(w) + 1 if w in order else None
+            nxt = next((x for x in order[pos:] if x in drawn), None) if pos is not None else None
+            if nxt is not None and node(nxt) != node(r):
+                out.append(f'  {node(r)} -> {node(nxt)} [label="fr", color={COLOURS["fr"]}, '
+                           f'fontcolor={COLOURS["fr"]}, style=dashed, {extra}];')
+    for e in shown:
+        ev = events[e]
+        for kind, srcs in (("addr", ev.addr), ("data", ev.data - {ev.rmw} if ev.rmw else ev.data)):
+            for s in sorted(srcs):
+                if s in drawn and node(s) != node(e) and s < e:
+                    out.append(f'  {node(s)} -> {node(e)} [label="{kind}", color={COLOURS["dep"]}, '
+                               f'fontcolor={COLOURS["dep"]}, penwidth=0.6, {extra}];')
+    out.append("}")
+    return "\n".join(out) + "\n"
+
+
+def write_graph(dot_text: str, path: str | Path) -> Path:
+    """Write ``dot_text`` to ``path``: as DOT for ``.dot``, drawn by Graphviz for
+    ``.svg`` and ``.png``."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in FORMATS:
+        raise GraphError(f"{path}: --graph takes a .svg, .png or .dot file name")
+    if suffix == ".dot":
+        path.write_text(dot_text)
+        return path
+    dot = shutil.which("dot")
+    if dot is None:
+        raise GraphError(f"{path}: Graphviz's dot command is not installed "
+                         f"(apt-get install graphviz), or ask for a .dot file")
+    proc = subprocess.run([dot, f"-T{suffix[1:]}", "-o", str(path)], input=dot_text.encode(),
+                          capture_output=True, timeout=120)
+    if proc.returncode != 0:
+        msg = proc.stderr.decode(errors="replace").strip().splitlines()
+        raise GraphError(f"{path}: dot failed: {msg[0] if msg else proc.returncode}")
+    return path
+
+
+def check_graph_path(path: str | Path | None) -> None:
+    """Refuse a bad ``--graph`` name before any work is done."""
+    if path is not None and Path(path).suffix.lower() not in FORMATS:
+        raise GraphError(f"{path}: --graph takes a .svg, .png or .dot file name")
+
+
+# ---------------------------------------------------------------- what to draw
+
+def violation_events(violation) -> set[int]:
+    """The broken rule's events: every load the lookup used and its store."""
+    out = set()
+    for c in violation.consumed:
+        if c.read is not None:
+            out.add(c.read)
+        if c.source is not None:
+            out.add(c.source)
+    return out
+
+
+def race_events(race) -> set[int]:
+    return {race.first, race.second}
+
+
+def counterexample_dot(ex: Execution, title: str, violation=None, race=None) -> str:
+    """The picture of a protocol counterexample stopped at its violation (or race)."""
+    upto = violation.at if violation is not None else race.at if race is not None else None
+    hl = violation_events(violation) if violation is not None else set()
+    if race is not None:
+        hl |= race_events(race)
+    return execution_dot(ex, upto, title, hl)
+
+
+def graph_path_for(path: str | Path, name: str, many: bool) -> Path:
+    """``--graph`` with several tests or files: the test's name goes before the suffix."""
+    path = Path(path)
+    if not many:
+        return path
+    safe = "".join(c if c.isalnum() or c in "-_+." else "_" for c in name)
+    return path.with_name(f"{path.stem}.{safe}{path.suffix}")
+
+
+def litmus_witness(prog) -> tuple[Execution | None, bool]:
+    """An execution of a litmus test to draw: the first one (in the explorer's
+    order) whose final state satisfies the condition, else the first one; and
+    whether it satisfies the condition."""
+    from models import litmus
+    from models.explore import explore_load_buffering
+
+    specs, locs = litmus.build(prog)
+    keys = litmus._keys_of(prog.condition)
+    first = None
+    current = 0
+    for n, ex in explore_load_buffering(lambda spec: Execution(specs, speculation=spec)):
+        if n != current:
+            current, first = n, None
+        state: dict[str, Any] = {k: 0 for k in keys if not k.startswith("[")}
+        for t in ex.threads:
+            for reg, v in t.result.items():
+                state[f"{t.tid}:{reg}"] = v
+        for name, loc in locs.items():
+            state[f"[{name}]"] = ex.final_value(loc)
+        if prog.filter is not None and not litmus._holds(prog.filter, state):
+            continue
+        if litmus._holds(prog.condition, state):
+            return ex, True
+        if first is None:
+            first = ex
+    return first, False
+
+
+def litmus_dot(prog) -> str:
+    ex, holds = litmus_witness(prog)
+    if ex is None:
+        raise GraphError(f"{prog.path}: the test has no execution to draw")
+    what = "an execution satisfying the condition" if holds else "no execution satisfies the condition; the first one"
+    return execution_dot(ex, None, f"{prog.name}: {what}", steps=False)

@@ -1,0 +1,167 @@
+"""Pictures of execution graphs (fuzz/graph.py, ``--graph FILE``).
+
+The DOT text is checked without Graphviz; drawing .svg/.png needs Graphviz's
+``dot`` and those tests skip, saying why, where it is missing.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from fuzz.corpus import collect, load, replay, resolve_variant
+from fuzz.graph import (GraphError, check_graph_path, counterexample_dot, execution_dot, graph_path_for,
+                        litmus_dot, violation_events, write_graph)
+from models import litmus
+
+ROOT = Path(__file__).resolve().parent.parent
+NEEDS_DOT = pytest.mark.skipif(shutil.which("dot") is None,
+                               reason="Graphviz's dot is not installed (apt-get install graphviz)")
+
+MP = """C MP+pooncerelease+poacquireonce
+
+{
+	int x;
+	int y;
+}
+
+P0(int *x, int *y)
+{
+	WRITE_ONCE(*x, 1);
+	smp_store_release(y, 1);
+}
+
+P1(int *x, int *y)
+{
+	int r0;
+	int r1;
+
+	r0 = smp_load_acquire(y);
+	r1 = READ_ONCE(*x);
+}
+
+exists (1:r0=1 /\\ 1:r1=0)
+"""
+
+
+def _replayed(variant: str):
+    path = next(p for p in collect([ROOT / "corpus"]) if p.parent.name == variant)
+    entry = load(path)
+    return replay(entry, resolve_variant(entry, str(path)))
+
+
+def _edges(dot: str, kind: str) -> list[tuple[str, str]]:
+    return re.findall(rf'(e\d+) -> (e\d+) \[label="{kind}"', dot)
+
+
+def test_counterexample_graph_has_threads_relations_and_the_broken_rule():
+    r = _replayed("A-no-wmb")
+    dot = counterexample_dot(r.execution, "A-no-wmb", r.violation)
+    assert 'label="writer0"' in dot and 'label="reader0"' in dot
+    ex = r.execution
+    # rf: the reader's vm_file load reads the writer's new file (a red edge between columns).
+    reads = [c for c in r.violation.consumed if c.field == "vm_file"]
+    assert (f"e{reads[0].source}", f"e{reads[0].read}") in _edges(dot, "rf")
+    # Every value the lookup used, and its store, is highlighted.
+    for eid in violation_events(r.violation):
+        if ex.events[eid].is_init:
+            continue            # initial writes are not drawn (herd7's showinitwrites false)
+        node = ex.events[eid].rmw if ex.events[eid].rmw is not None else eid
+        assert re.search(rf"\n    e{node} \[[^\n]*color=red", dot), eid
+    # The stale recheck load is marked.
+    assert dot.count("STALE") == sum(1 for e in ex.events[:r.violation.at] if e.kind == "R" and ex.is_stale(e.eid))
+    assert dot.count("STALE") >= 1
+    # fr: the stale vm_lock_seq loads point at the store that overwrote what they read.
+    assert _edges(dot, "fr")
+    # Nothing after the violation is drawn.
+    assert f"e{r.violation.at} " not in dot
+
+
+def test_co_edges_follow_coherence_order():
+    r = _replayed("B-no-end-wmb")
+    dot = execution_dot(r.execution, r.violation.at)
+    co = _edges(dot, "co")
+    assert co
+    ex = r.execution
+    for a, b in co:
+        ea, eb = ex.events[int(a[1:])], ex.events[int(b[1:])]
+        order = ex.co[ea.loc]
+        wa = ea.eid if ea.kind == "W" else ea.eid + 1   # an RMW is drawn at its read
+        wb = eb.eid if eb.kind == "W" else eb.eid + 1
+        assert order.index(wa) < order.index(wb)
+
+
+def test_dot_file_needs_no_graphviz(tmp_path):
+    out = write_graph("digraph execution {}\n", tmp_path / "g.dot")
+    assert out.read_text() == "digraph execution {}\n"
+
+
+def test_bad_suffix_is_refused(tmp_path):
+    with pytest.raises(GraphError, match="takes a .svg, .png or .dot"):
+        check_graph_path(tmp_path / "g.jpg")
+    with pytest.raises(GraphError):
+        write_graph("digraph {}", tmp_path / "g.pdf")
+
+
+def test_several_graphs_get_the_test_name():
+    assert graph_path_for("out.svg", "MP+x", many=False) == Path("out.svg")
+    assert graph_path_for("out.svg", "MP+x", many=True) == Path("out.MP+x.svg")
+
+
+@NEEDS_DOT
+@pytest.mark.parametrize("suffix,magic", [(".svg", b"<?xml"), (".png", b"\x89PNG")])
+def test_drawn_by_graphviz(tmp_path, suffix, magic):
+    r = _replayed("B-no-rmb")
+    out = write_graph(counterexample_dot(r.execution, "B-no-rmb", r.violation), tmp_path / f"g{suffix}")
+    assert out.read_bytes().startswith(magic)
+
+
+def test_litmus_graph_draws_a_witness():
+    prog = litmus.parse(MP, "mp.litmus")
+    dot = litmus_dot(prog)
+    assert "no execution satisfies" in dot       # release/acquire forbid the outcome
+    weak = litmus.parse(MP.replace("smp_store_release(y, 1)", "WRITE_ONCE(*y, 1)")
+                        .replace("smp_load_acquire(y)", "READ_ONCE(*y)"), "mp2.litmus")
+    dot = litmus_dot(weak)
+    assert "an execution satisfying the condition" in dot
+    assert "READ_ONCE(y) = 1" in dot and "READ_ONCE(x) = 0" in dot
+    assert len(_edges(dot, "rf")) == 1 and len(_edges(dot, "fr")) == 1
+
+
+# ------------------------------------------------------------ the options
+
+def _vmafuzz(*args):
+    return subprocess.run([sys.executable, "-m", "fuzz", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300)
+
+
+@pytest.mark.parametrize("command", [
+    ("replay", "corpus/A/A-no-wmb"),
+    ("explore", "A-no-wmb"),
+])
+def test_graph_option_writes_dot(tmp_path, command):
+    out = tmp_path / "g.dot"
+    r = _vmafuzz(*command, "--no-trace", "--graph", str(out))
+    assert r.returncode == 1, r.stderr
+    text = out.read_text()
+    assert text.startswith("digraph execution {") and 'label="reader0"' in text and "color=red" in text
+
+
+def test_litmus_graph_option(tmp_path):
+    test = tmp_path / "mp.litmus"
+    test.write_text(MP)
+    out = tmp_path / "g.dot"
+    r = _vmafuzz("litmus", str(test), "--graph", str(out))
+    assert r.returncode == 0, r.stderr
+    assert 'label="P0"' in out.read_text()
+
+
+def test_graph_option_bad_suffix_is_one_line(tmp_path):
+    r = _vmafuzz("replay", "corpus/A/A-no-wmb", "--graph", str(tmp_path / "g.jpg"))
+    assert r.returncode == 2
+    assert r.stderr.strip() == f"vmafuzz: {tmp_path / 'g.jpg'}: --graph takes a .svg, .png or .dot file name"
