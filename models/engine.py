@@ -137,7 +137,8 @@ class Speculation:
 
 
 class Thread:
-    __slots__ = ("tid", "spec", "gen", "ctx", "received", "pending", "done", "result", "events")
+    __slots__ = ("tid", "spec", "gen", "ctx", "received", "pending", "done", "result", "events",
+                 "shared")
 
     def __init__(self, tid: int, spec: ThreadSpec):
         self.tid = tid
@@ -149,6 +150,10 @@ class Thread:
         self.result: Any = None
         self.events: list[int] = []
         self.gen = None
+        # fork() shares generators copy-on-write: ``shared[0]`` counts the threads
+        # (of this and forked executions) using ``gen``; the first to advance a
+        # shared one makes its own copy by replay (_own_generator).
+        self.shared: list[int] = [1]
 
 
 class Execution:
@@ -606,6 +611,8 @@ class Execution:
         and ghost steps at once (they have no choice and commute with other threads)."""
         send = None
         if not first:
+            if t.shared[0] > 1:
+                _own_generator(t)
             t.received.append(result if result is not None else (None, frozenset()))
             send = None if result is None else Val(result[0], result[1], t.ctx)
         while True:
@@ -673,8 +680,13 @@ class Execution:
             t.result = old.result
             t.pending = old.pending
             if not old.done:
-                t.gen = t.spec.body(*t.spec.args)
-                _replay_generator(t)
+                # Share the generator until one of the two threads advances it: a
+                # state's successors mostly step one thread each, so most threads
+                # of a fork are never replayed at all.
+                t.gen = old.gen
+                t.shared = old.shared
+                t.shared[0] += 1
+                t.ctx = old.ctx     # the generator's values update this one when it runs
             new.threads.append(t)
         return new
 
@@ -720,6 +732,16 @@ class Execution:
         order = self.co[self.events[eid].loc]
         later = order[order.index(w) + 1:]
         return any(x < eid for x in later)
+
+
+def _own_generator(t: Thread) -> None:
+    """Give ``t`` a generator of its own (it shared one with a fork): a fresh one,
+    brought to the same point by replaying what the thread received so far."""
+    t.shared[0] -= 1
+    t.shared = [1]
+    t.ctx = DepContext()          # the replay rebuilds the control set it had
+    t.gen = t.spec.body(*t.spec.args)
+    _replay_generator(t)
 
 
 def _replay_generator(t: Thread) -> None:
