@@ -173,6 +173,7 @@ class _Exporter:
         self.objs: dict[int, Obj] = {}
         self.notes: list[str] = []
         self.locs: dict[str, Loc] = {}          # C name -> location, for the init block
+        self.reg_value: dict[int, Any] = {}     # load eid -> the value its register holds
 
     # -- values --
     def pointer_source(self, ev: Event) -> int | None:
@@ -182,6 +183,18 @@ class _Exporter:
             return None
         cands = [r for r in ev.addr if self.events[r].value is owner]
         return max(cands) if cands else None
+
+    def direct(self, deps: frozenset) -> frozenset:
+        """The loads a value depends on directly. The model's values also carry the
+        dependencies of a thread's own store they were read back from (``dep ; rfi``,
+        events.Val); in C those come from the register of the load that read the
+        store back, and herd7 derives the rest through ``dep ; rfi`` as LKMM does."""
+        inherited = set()
+        for d in deps:
+            src = self.ex.rf.get(d)
+            if src is not None and self.events[src].tid == self.events[d].tid:
+                inherited |= self.events[src].data
+        return frozenset(deps) - inherited
 
     def choose_representatives(self) -> None:
         """One field per object: the pointer to the object is a pointer to it. The
@@ -326,14 +339,14 @@ class _Exporter:
         k = 0
         while k < len(po):
             ev = self.events[po[k]]
-            new = ev.ctrl - ctrl if k <= last_store else frozenset()
+            new = self.direct(ev.ctrl) - ctrl if k <= last_store else frozenset()
             for src in sorted(new):
                 if src not in reg_of:
                     raise ExportError(f"event {ev.eid} depends by control on {src}, not a register load")
-                val = self.value_text(self.events[src].value, used)
+                val = self.value_text(self.reg_value[src], used)
                 stmts.append(Stmt("if", f"if ({reg_of[src]} == {val}) {{", prim="if",
                                   orelse=("rcu_read_unlock();",) * rcu))
-            ctrl = ev.ctrl if k <= last_store else ctrl
+            ctrl = ctrl | new
             nxt = self.events[po[k + 1]] if k + 1 < len(po) else None
             if ev.kind == "F":
                 if _is_standalone_fence(ev):
@@ -348,6 +361,7 @@ class _Exporter:
             if ev.kind == "R":
                 reg = f"r{len(regs)}"
                 reg_of[ev.eid] = reg
+                self.reg_value[ev.eid] = ev.value
                 regs.append((reg, isinstance(ev.value, (Obj, Loc))))
                 target = self.target(ev, reg_of, used)
                 prim = ev.label if ev.label in READ_PRIMITIVES else None
@@ -409,6 +423,7 @@ class _Exporter:
             return Stmt("rmw", f"{call};", r.eid, loc=self.loc_name(r), prim=label)
         reg = f"r{len(regs)}"
         reg_of[r.eid] = reg
+        self.reg_value[r.eid] = value
         regs.append((reg, isinstance(value, (Obj, Loc))))
         pins.append((index, reg, self.value_text(value, used, pin=True)))
         return Stmt("rmw", f"{reg} = {call};", r.eid, reg, self.loc_name(r), label)
@@ -419,7 +434,10 @@ class _Exporter:
         src = self.pointer_source(ev)
         lost = set(ev.addr)
         text = None
-        if src is not None and self.through.get(id(ev.loc.owner)) == ev.loc and src in reg_of:
+        # Through the register only where nothing else orders the pointer load first:
+        # every access through a register costs herd7 a search over where it points.
+        if src is not None and self.through.get(id(ev.loc.owner)) == ev.loc and src in reg_of \
+                and self._implied(src, ev.eid) is None:
             text = f"*{reg_of[src]}"
             lost.discard(src)
         for s in sorted(lost):
@@ -446,14 +464,14 @@ class _Exporter:
         """The stored value as C: a constant, or the registers it depends on plus a constant."""
         if ev.label in UNLOCK_PRIMITIVE:
             return "0"
-        deps = sorted(ev.data)
+        deps = sorted(self.direct(ev.data - {ev.rmw} if ev.rmw is not None else ev.data))
         if not deps:
             return self.value_text(ev.value, used)
         missing = [d for d in deps if d not in reg_of]
         if missing:
             raise ExportError(f"{ev.label}({ev.loc.name}): a data dependency on an event with no register")
         target = self.enc(ev.value)
-        srcs = [self.enc(self.events[d].value) for d in deps]
+        srcs = [self.enc(self.reg_value[d]) for d in deps]
         regs = [reg_of[d] for d in deps]
         if len(deps) == 1 and srcs[0] == target:
             if isinstance(target, str):

@@ -4,7 +4,9 @@ One column per thread, its events top to bottom in program order (``po``, the
 unlabelled black arrows),
 and the relations between threads: ``rf`` (red, store to the load that read it),
 ``co`` (blue, each store to the next one at its location), ``fr`` (orange, a load to
-the store that overwrote what it read) and, thin and grey, the ``addr``/``data``
+the store that overwrote what it read; both only between threads: within one the
+coherence order is program order; a load of its own thread's store says so in its
+label instead of an ``rf`` edge) and, thin and grey, the ``addr``/``data``
 dependencies. The events of the broken rule (the values the failing lookup used,
 the stores they came from, a data race's two accesses) are filled red; a load that
 read a value already overwritten is marked STALE. Loads of initial values say so
@@ -76,6 +78,9 @@ def execution_dot(ex: Execution, upto: int | None = None, title: str = "",
         src = ex.rf.get(ev.eid)
         if src is not None and events[src].is_init:
             text += "  (initial)"
+        elif src is not None and events[src].tid == ev.tid and ev.eid not in hl:
+            # rfi: said in the label; an edge within a column only crowds it
+            text += f"  (from #{tr.step_of(src)})" if steps else "  (rfi)"
         if ex.is_stale(ev.eid):
             text += "  STALE"
         return text
@@ -87,13 +92,17 @@ def execution_dot(ex: Execution, upto: int | None = None, title: str = "",
            'fontsize=10, height=0.3];',
            '  edge [fontname="Helvetica", fontsize=8, arrowsize=0.6];']
     shown: list[int] = []
+    rows: list[list[str]] = []
     for t in ex.threads:
         evs = [e for e in t.events if e < upto and not (events[e].kind == "F" and _in_rmw(events[e]))
                and events[e].rmw is None]
         if not evs:
             continue
-        out.append(f"  subgraph cluster_t{t.tid} {{")
-        out.append(f'    label="{_esc(t.spec.name)}"; style=rounded; color=gray60;')
+        # One column per thread: a title, then the events chained by po. No cluster
+        # boxes: edges between columns then run straight instead of around boxes.
+        head = f"t{t.tid}"
+        out.append(f'  {head} [label="{_esc(t.spec.name)}", shape=plaintext, style="", fontsize=12];')
+        chain = [head]
         for e in evs:
             ev = events[e]
             attrs_ = [f'label="{_esc(label(ev))}"']
@@ -104,22 +113,35 @@ def execution_dot(ex: Execution, upto: int | None = None, title: str = "",
                 attrs_ += ["fillcolor=mistyrose", "color=red", "penwidth=2"]
             elif ev.kind == "R" and ex.is_stale(e):
                 attrs_ += ["fillcolor=lightyellow", "color=darkorange", "penwidth=2"]
-            out.append(f"    {node(e)} [{', '.join(attrs_)}];")
-        for a, b in zip(evs, evs[1:]):
-            out.append(f'    {node(a)} -> {node(b)} [color={COLOURS["po"]}, weight=100];')
-        out.append("  }")
+            out.append(f"  {node(e)} [{', '.join(attrs_)}];")
+            chain.append(node(e))
+        out.append(f"  {head} -> {chain[1]} [style=invis, weight=100];")
+        for a, b in zip(chain[1:], chain[2:]):
+            out.append(f'  {a} -> {b} [color={COLOURS["po"]}, weight=100];')
+        for i, n in enumerate(chain):
+            if i >= len(rows):
+                rows.append([])
+            rows[i].append(n)
         shown += evs
+    # herd7's grid: the i-th event of every thread on one row.
+    for row in rows:
+        if len(row) > 1:
+            out.append("  { rank=same; " + "; ".join(row) + "; }")
+    for a, b in zip(rows[0], rows[0][1:]):
+        out.append(f"  {a} -> {b} [style=invis];")
     drawn = set(shown) | {rmw_write[r] for r in shown if r in rmw_write}
     # Cross edges do not move the columns (constraint=false): po alone lays them out.
     extra = "constraint=false"
     for r, w in sorted(ex.rf.items()):
-        if r in drawn and w in drawn:
+        if r in drawn and w in drawn and (events[w].tid != events[r].tid or r in hl):
             style = "bold" if r in hl and w in hl else "solid"
             out.append(f'  {node(w)} -> {node(r)} [label="rf", color={COLOURS["rf"]}, '
                        f'fontcolor={COLOURS["rf"]}, style={style}, {extra}];')
     for loc, order in sorted(ex.co.items(), key=lambda kv: kv[0].name):
         ws = [w for w in order if w in drawn]
         for a, b in zip(ws, ws[1:]):
+            if events[a].tid == events[b].tid:
+                continue   # coi: po already orders them (CoWW)
             out.append(f'  {node(a)} -> {node(b)} [label="co", color={COLOURS["co"]}, '
                        f'fontcolor={COLOURS["co"]}, {extra}];')
         # fr: each load to the store right after the one it read (herd7 draws every
@@ -129,7 +151,7 @@ def execution_dot(ex: Execution, upto: int | None = None, title: str = "",
                 continue
             pos = order.index(w) + 1 if w in order else None
             nxt = next((x for x in order[pos:] if x in drawn), None) if pos is not None else None
-            if nxt is not None and node(nxt) != node(r):
+            if nxt is not None and node(nxt) != node(r) and events[nxt].tid != events[r].tid:
                 out.append(f'  {node(r)} -> {node(nxt)} [label="fr", color={COLOURS["fr"]}, '
                            f'fontcolor={COLOURS["fr"]}, style=dashed, {extra}];')
     for e in shown:

@@ -18,6 +18,9 @@ from fuzz.corpus import collect, load, replay, resolve_variant
 from fuzz.graph import (GraphError, check_graph_path, counterexample_dot, execution_dot, graph_path_for,
                         litmus_dot, violation_events, write_graph)
 from models import litmus
+from models.engine import Execution, FirstChooser, ThreadSpec
+from models.events import Obj
+from models.ops import READ_ONCE, WRITE_ONCE
 
 ROOT = Path(__file__).resolve().parent.parent
 NEEDS_DOT = pytest.mark.skipif(shutil.which("dot") is None,
@@ -72,7 +75,7 @@ def test_counterexample_graph_has_threads_relations_and_the_broken_rule():
         if ex.events[eid].is_init:
             continue            # initial writes are not drawn (herd7's showinitwrites false)
         node = ex.events[eid].rmw if ex.events[eid].rmw is not None else eid
-        assert re.search(rf"\n    e{node} \[[^\n]*color=red", dot), eid
+        assert re.search(rf"\n  e{node} \[[^\n]*color=red", dot), eid
     # The stale recheck load is marked.
     assert dot.count("STALE") == sum(1 for e in ex.events[:r.violation.at] if e.kind == "R" and ex.is_stale(e.eid))
     assert dot.count("STALE") >= 1
@@ -82,18 +85,26 @@ def test_counterexample_graph_has_threads_relations_and_the_broken_rule():
     assert f"e{r.violation.at} " not in dot
 
 
-def test_co_edges_follow_coherence_order():
-    r = _replayed("B-no-end-wmb")
-    dot = execution_dot(r.execution, r.violation.at)
-    co = _edges(dot, "co")
-    assert co
-    ex = r.execution
-    for a, b in co:
-        ea, eb = ex.events[int(a[1:])], ex.events[int(b[1:])]
-        order = ex.co[ea.loc]
-        wa = ea.eid if ea.kind == "W" else ea.eid + 1   # an RMW is drawn at its read
-        wb = eb.eid if eb.kind == "W" else eb.eid + 1
-        assert order.index(wa) < order.index(wb)
+def test_co_and_fr_only_between_threads():
+    """co and fr edges join threads; within a thread po already orders them."""
+    g = Obj("g", "globals", x=0)
+
+    def a():
+        yield READ_ONCE(g.x)       # reads the initial value, then b overwrites it: fre
+        yield WRITE_ONCE(g.x, 1)
+
+    def b():
+        yield WRITE_ONCE(g.x, 2)
+        yield WRITE_ONCE(g.x, 3)   # coi with the one before: not drawn
+
+    ex = Execution([ThreadSpec("a", a), ThreadSpec("b", b)])
+    ex.run(FirstChooser())          # a runs first: co is a's 1, then b's 2, 3
+    dot = execution_dot(ex)
+    w1, w2, w3 = ex.threads[0].events[1], *ex.threads[1].events
+    assert _edges(dot, "co") == [(f"e{w1}", f"e{w2}")]
+    assert _edges(dot, "fr") == []          # r's overwrite is a's own store: fri, not drawn
+    assert f"e{w3}" in dot and _edges(dot, "rf") == []
+    assert "(initial)" in dot
 
 
 def test_dot_file_needs_no_graphviz(tmp_path):
