@@ -92,7 +92,8 @@ class ValuesDidNotSettle(Exception):
 
 def explore_load_buffering(make_root: Callable[[Speculation | None], Execution],
                            stats: ExploreStats | None = None,
-                           max_states: int | None = None) -> Iterator[tuple[int, Execution]]:
+                           max_states: int | None = None,
+                           static_stores: dict | None = None) -> Iterator[tuple[int, Execution]]:
     """Every execution, load buffering included: yields ``(pass, execution)``.
 
     A promise (``engine.Speculation``) needs the values other threads may store.
@@ -104,11 +105,21 @@ def explore_load_buffering(make_root: Callable[[Speculation | None], Execution],
     must forget what earlier pass numbers gave. Values only come from stores that
     some explored run really made, so a speculated value can never appear out of
     thin air; dependencies on speculated values are judged by ``memory.check``.
+
+    ``static_stores`` (``{tid: {(loc, value), ...}}``) adds stores the program text
+    shows but no run made yet: a store inside a branch that is only taken when a
+    load reads a value some other thread stores only under a branch of its own
+    (``r0 = *x; if (r0) *y = 1;`` on both sides). Their promises are fulfilled only
+    by stores a run really makes, so a static value can add executions only where
+    ``memory.check`` accepts the cycle (plain accesses, which ``hb`` leaves out).
     """
     stats = stats if stats is not None else ExploreStats()
     spec: Speculation | None = None
     for n in range(MAX_PASSES):
         seen = StoreLog()
+        for tid, pairs in (static_stores or {}).items():
+            for loc, value in pairs:
+                seen.stores.setdefault(loc, {}).setdefault(tid, set()).add(value)
         one = ExploreStats()
         for ex in explore(make_root(spec), one, max_states=max_states, leaf=seen.add):
             yield n, ex

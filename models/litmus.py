@@ -1251,6 +1251,43 @@ def _value_order(v: Any) -> tuple:
     return (1, v.name) if isinstance(v, Loc) else (0, v)
 
 
+def static_stores(prog: Program, locs: dict[str, Loc]) -> dict[int, set]:
+    """The constant stores each thread's text makes to a named location, taken or
+    not (``*y = 1``, ``WRITE_ONCE(*y, 1)``, ``smp_store_release(y, 1)``, ``xchg(y, 1)``):
+    load buffering may need a value that no run without promises stores
+    (``explore_load_buffering``)."""
+    def target(e: Any) -> Loc | None:
+        if isinstance(e, Deref):
+            e = e.arg
+        return locs.get(e.name) if isinstance(e, Name) else None
+
+    def walk(node: Any, out: set) -> None:
+        if isinstance(node, (tuple, list)):
+            for x in node:
+                walk(x, out)
+            return
+        if isinstance(node, Assign) and isinstance(node.target, Deref) and isinstance(node.value, Num):
+            loc = target(node.target)
+            if loc is not None:
+                out.add((loc, node.value.value))
+        elif isinstance(node, Call) and len(node.args) >= 2 and isinstance(node.args[1], Num):
+            loc = target(node.args[0])
+            if loc is not None and not loc.lock:
+                out.add((loc, node.args[1].value))
+        if attrs.has(type(node)):
+            for f in attrs.fields(type(node)):
+                if f.name != "pos":
+                    walk(getattr(node, f.name), out)
+
+    result: dict[int, set] = {}
+    for th in prog.threads:
+        found: set = set()
+        walk(th.body, found)
+        if found:
+            result[th.tid] = found
+    return result
+
+
 def build(prog: Program) -> tuple[list[ThreadSpec], dict[str, Loc]]:
     """The engine threads of a parsed test, and its shared locations by name."""
     locs = _make_locations(prog)
@@ -1283,7 +1320,8 @@ def run(prog: Program, max_states: int | None = None) -> LitmusResult:
     current = 0
     try:
         runs = explore_load_buffering(lambda spec: Execution(specs, speculation=spec),
-                                      stats, max_states=max_states)
+                                      stats, max_states=max_states,
+                                      static_stores=static_stores(prog, locs))
         for n, ex in runs:
             if n != current:      # a later pass with load buffering: start again
                 current, states, pos, neg = n, set(), 0, 0
