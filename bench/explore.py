@@ -35,7 +35,7 @@ def row(v, scenario) -> float:
     mark = "" if matches_expected(v.expected, r.verdict, r.race is not None) else \
         "   <-- differs from the table"
     rule = " + ".join(([r.violation.rule] if r.violation else []) + (["data race"] if r.race else [])) or "-"
-    print(f"{v.name:<22} {scenario.describe():<48} {r.verdict:<9} {rule:<27} "
+    print(f"{v.name:<22} {scenario.describe(v):<48} {r.verdict:<9} {rule:<27} "
           f"{(r.shortest_steps if r.shortest_steps is not None else '-'):>5} "
           f"{r.stats.executions:>7} {r.stats.states:>8} {dt:>8.2f} {cpu:>8.2f}{mark}", flush=True)
     return dt

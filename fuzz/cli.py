@@ -13,6 +13,7 @@ import importlib.util
 import sys
 
 from models.engine import ModelError
+from models.protocol import ProtocolError
 
 # subcommand -> module providing ``add_arguments(parser)`` and ``run(args) -> int``
 SUBCOMMANDS = {
@@ -67,11 +68,39 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as exc:
         sys.stderr.write(f"vmafuzz: {exc}\n")
         return 2
-    except ModelError as exc:   # a protocol that cannot run: a bug in the model, not a finding
-        sys.stderr.write(f"vmafuzz: the model cannot run: {exc}\n")
+    except (ModelError, ProtocolError) as exc:   # a protocol that cannot run: not a finding
+        sys.stderr.write(f"vmafuzz: {user_error(exc)}\n")
         return 2
     except KeyboardInterrupt:
         sys.stderr.write("vmafuzz: interrupted\n")
         return 130
     except BrokenPipeError:
         return 0
+    except Exception as exc:    # an exception in a user's protocol file: one line, exit 2
+        from models.registry import user_frame
+        if user_frame(exc) is None:
+            raise
+        sys.stderr.write(f"vmafuzz: {user_error(exc)}\n")
+        return 2
+
+
+def user_error(exc: BaseException) -> str:
+    """One line for a protocol that failed: the user's file and line when the
+    failure is in a user's protocol file, and what went wrong, by name."""
+    cause = exc
+    while isinstance(cause, ModelError) and cause.__cause__ is not None:
+        cause = cause.__cause__
+    if isinstance(cause, ProtocolError) and cause.__cause__ is not None:
+        cause = cause.__cause__ if not isinstance(exc, ProtocolError) else cause
+    from models.registry import user_frame
+    where = user_frame(exc)
+    thread = ""
+    if isinstance(exc, ModelError) and str(exc).startswith("thread "):
+        thread = " in " + str(exc).split(":", 1)[0]
+    if isinstance(cause, ProtocolError):
+        msg = str(cause)
+    elif cause is exc and isinstance(exc, ModelError):
+        return f"the model cannot run: {exc}"
+    else:
+        msg = f"{type(cause).__name__}{thread}: {cause}"
+    return f"{where[0]}:{where[1]}: {msg}" if where else msg

@@ -19,6 +19,7 @@ import attrs
 
 from models.engine import Execution
 from models.explore import ExploreStats, explore
+from models.protocol import Observation
 from models.scenario import Scenario, build
 
 from .oracle import DATA_RACE, DataRace, Oracle, Violation
@@ -82,7 +83,7 @@ def check_variant(variant: type, scenario: Scenario, max_states: int | None = No
         # With load buffering, only once no promise is open (oracle.lookup_finished).
         if ex.settled and (ex.just_settled or ex.ghosts and ex.step_starts
                            and ex.ghosts[-1][2] >= ex.step_starts[-1]
-                           and ex.ghosts[-1][1][0] == "lookup"):
+                           and isinstance(ex.ghosts[-1][1], Observation)):
             if not raced:
                 r = oracle.race(ex)
                 if r is not None:

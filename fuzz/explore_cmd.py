@@ -53,11 +53,11 @@ def add_list_arguments(p: argparse.ArgumentParser) -> None:
 def run_list(args) -> int:
     for cls in SHIPPED:
         if args.json:
-            print(json.dumps({"variant": cls.name, "protocol": cls.protocol,
+            print(json.dumps({"variant": cls.name, "protocol": cls.family,
                               "description": cls.description, "expected": cls.expected,
                               "default_scenario": Scenario.default_for(cls).to_json()}))
         else:
-            print(f"{cls.name:<22} {cls.protocol}  expected {cls.expected:<9}  {cls.description}")
+            print(f"{cls.name:<22} {cls.family:<7}  expected {cls.expected:<9}  {cls.description}")
     return 0
 
 
@@ -84,7 +84,7 @@ def run_explore(args) -> int:
         print(json.dumps(result.to_json()))
     else:
         s = result.stats
-        print(f"{variant.name}: {result.verdict.upper()} on {scenario.describe()}")
+        print(f"{variant.name}: {result.verdict.upper()} on {scenario.describe(variant)}")
         print(f"  {s.executions} complete executions, {s.states} distinct states, "
               f"{s.seconds:.2f} s")
         if result.violation is not None:

@@ -48,6 +48,7 @@ from hypothesis.stateful import (RuleBasedStateMachine, invariant, precondition,
                                  run_state_machine_as_test)
 
 from models.engine import Execution
+from models.protocol import Observation
 from models.scenario import Scenario, World, build
 
 from .minimize import minimize, minimize_race
@@ -227,10 +228,10 @@ def machine_for(world: World, recorder: Recorder, max_steps: int = DEFAULT_MAX_S
                     self.open_lookup[tid] = True
                 if lookup_finished(ex, self.seen_ghosts):
                     for g in ex.ghosts[self.seen_ghosts:]:
-                        if g[1][0] == "lookup":
+                        if isinstance(g[1], Observation):
                             recorder.lookups += 1
                             self.open_lookup[g[0]] = False
-                            event(f"lookup outcome: {g[1][3]}")
+                            event(f"lookup outcome: {g[1].outcome}")
                     self.seen_ghosts = len(ex.ghosts)
                     if not self.raced:
                         # Before the invariant: a run that breaks it may race too.

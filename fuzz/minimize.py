@@ -29,7 +29,7 @@ from typing import Any
 
 from models.engine import Decision, Execution, ModelError
 from models.events import as_locref
-from models.kernel import StoreGhost
+from models.protocol import Observation
 from models.ops import Rmw
 
 from .oracle import DataRace, Oracle, Violation, lookup_finished
@@ -147,8 +147,8 @@ def _replay_lazily(world, plan: _Plan, reader: int, lookup: int, oracle: Oracle,
                 v = oracle.check(ex)
                 if v is not None:
                     return v, ex
-            ended = ended or any(g[1][0] == "lookup" and g[0] == reader and g[1][2] >= lookup
-                                 for g in ex.ghosts[seen:])
+            ended = ended or any(isinstance(g[1], Observation) and g[0] == reader
+                                 and g[1].index >= lookup for g in ex.ghosts[seen:])
             if ended and not ex.promises:
                 return None
             seen = len(ex.ghosts)
@@ -287,14 +287,14 @@ def _older_sources(world, best_v: Violation, best_ex: Execution, oracle: Oracle,
 def _one_cycle_earlier(ex: Execution, plan: _Plan, reader: int) -> _Plan | None:
     """The plan with each of the reader's loads moved to the same store one writer
     cycle earlier (a store of the first cycle becomes the initial value). A cycle's
-    length in events is where the writer's second cycle starts (its stores'
-    ``StoreGhost.cycle``); a writer whose cycles differ in shape just gives a plan
-    that fails to replay, and the caller drops it."""
+    length in events is where the writer's second cycle starts (its stores' ghost
+    ``writer`` and ``cycle``, as the VMA family's ``StoreGhost`` has them);
+    a writer whose cycles differ in shape just gives a plan that fails to replay, and the caller drops it."""
     first: dict[tuple[int, int], int] = {}          # (writer, cycle) -> its first store's index
     for tid, t in enumerate(ex.threads):
         for k, eid in enumerate(t.events):
-            g = ex.events[eid].ghost
-            if isinstance(g, StoreGhost) and g.writer == tid:
+            g = ex.events[eid].ghost       # a family's store provenance: writer and cycle
+            if getattr(g, "writer", None) == tid and isinstance(getattr(g, "cycle", None), int):
                 first.setdefault((tid, g.cycle), k)
     period = {tid: first[(tid, 1)] - first[(tid, 0)] for tid, c in first
               if c == 0 and (tid, 1) in first and first[(tid, 1)] > first[(tid, 0)]}

@@ -68,7 +68,7 @@ def run(args) -> int:
                 "steps": r.execution.steps, "reason": r.reason or None}))
             continue
         print(f"== {path}")
-        print(f"{entry.spec} on {entry.scenario.describe()}")
+        print(f"{entry.spec} on {entry.scenario.describe(variant)}")
         if (r.violation is not None or r.race is not None) and not args.no_trace:
             upto = r.violation.at if r.violation is not None and not is_race else None
             print(render_trace(r.execution, upto, args.columns))

@@ -13,9 +13,9 @@ from bisect import bisect_right
 
 from models.engine import Execution
 from models.events import PLAIN, Event, show_value
-from models.kernel import StoreGhost
+from models.protocol import Observation
 
-from .oracle import USE_AFTER_FREE, DataRace, Violation
+from .oracle import DataRace
 
 
 def _fmt(v) -> str:
@@ -61,14 +61,18 @@ class Trace:
         ex = self.ex
         out: list[tuple[str, int, str]] = []
         starts = ex.step_starts
-        # A commit is a ghost step of its own, taken first in its step (fences that
-        # follow it in program order run in the same step): it belongs to the first
-        # step of its thread that starts at its event position.
+        # A ghost step (e.g. a commit) is a step of its own, taken first in its step
+        # (fences that follow it in program order run in the same step): it belongs
+        # to the first step of its thread that starts at its event position. An
+        # observation is recorded with the thread's last operation: shown after it.
         first_step: dict[tuple[int, int], int] = {}
         for s, lo in enumerate(starts):
             first_step.setdefault((ex.step_tids[s], lo), s)
-        commits = {first_step[(tid, at)]: payload for tid, payload, at in ex.ghosts
-                   if payload[0] == "commit" and (tid, at) in first_step}
+        heads: dict[int, list[str]] = {}
+        for tid, rec, at in ex.ghosts:
+            text = _ghost_text(rec)
+            if text is not None and not isinstance(rec, Observation) and (tid, at) in first_step:
+                heads.setdefault(first_step[(tid, at)], []).append(text)
 
         def events(lo: int, hi: int) -> None:
             for eid in range(lo, min(hi, self.upto)):
@@ -86,14 +90,16 @@ class Trace:
             tid = ex.step_tids[s]
             hi = starts[s + 1] if s + 1 < len(starts) else len(ex.events)
             first = len(out)
-            if s in commits:
-                out.append(("", tid, f"-- commit: cycle {commits[s][2]} done, mmap_write_unlock() begins"))
+            for text in heads.get(s, ()):
+                out.append(("", tid, text))
             events(lo, hi)
             if len(out) > first:
                 out[first] = (f"#{s + 1}",) + out[first][1:]
-            for gtid, payload, at in ex.ghosts:
-                if payload[0] == "lookup" and gtid == tid and lo < at <= min(hi, self.upto):
-                    out.append(("", tid, f"-- lookup {payload[2]}: {payload[3]}"))
+            for gtid, rec, at in ex.ghosts:
+                if isinstance(rec, Observation) and gtid == tid and lo < at <= min(hi, self.upto):
+                    text = _ghost_text(rec)
+                    if text is not None:
+                        out.append(("", tid, text))
         return out
 
     def lines(self, columns: bool = False) -> list[str]:
@@ -122,13 +128,8 @@ class Trace:
         if ev.kind == "W":
             if ev.rmw is not None:
                 return None   # shown on its read's line
-            note = ""
-            g = ev.ghost
-            if isinstance(g, StoreGhost):
-                if g.freed:
-                    note = "   [frees the object]"
-                elif g.wrapped:
-                    note = "   [counter overflowed]"
+            note = getattr(ev.ghost, "note", None)
+            note = note() if callable(note) else ""
             return f"{ev.label}({loc}, {_fmt(ev.value)}){note}"
         src = ex.rf.get(ev.eid)
         origin = self.describe_store(src) if src is not None else "?"
@@ -139,6 +140,11 @@ class Trace:
         if write is not None:
             return f"{ev.label}({loc}): {_fmt(ev.value)} -> {_fmt(write.value)}   <- {origin}{stale}"
         return f"{ev.label}({loc}) = {_fmt(ev.value)}   <- {origin}{stale}"
+
+
+def _ghost_text(rec) -> str | None:
+    text = getattr(rec, "trace_text", None)
+    return text() if callable(text) else None
 
 
 def _in_rmw(ev: Event) -> bool:
@@ -159,33 +165,24 @@ def add_trace_arguments(p) -> None:
                    help="print the trace with one column per thread (wide) instead of a thread column")
 
 
-def render_violation(v: Violation, ex: Execution, width: int | None = None) -> str:
+def render_violation(v, ex: Execution, width: int | None = None) -> str:
+    """A broken rule: its name, the observation and the detail, then what the
+    family's ``Violation.report_lines`` adds (values used, versions, ...)."""
     tr = Trace(ex, v.at)
     reader = ex.threads[v.reader].spec.name
-    # A use after free names the freed object in ``v.vma``, not a VMA.
-    on_vma = v.rule != USE_AFTER_FREE
-    out = [f"VIOLATION: {v.rule}",
-           f"  {reader} lookup {v.lookup}" + (f" on {v.vma}" if on_vma else "") + f": {v.detail}"]
-    out.append("  values used, and the stores they came from:")
-    fw = max([9] + [len(c.field) + 1 for c in v.consumed])
-    for c in v.consumed:
-        src = tr.describe_store(c.source) if c.source is not None else "?"
-        read_step = tr.step_of(c.read) if c.read is not None else "?"
-        stale = ", STALE (a newer store existed)" if c.read is not None and ex.is_stale(c.read) else ""
-        out.append(f"    {c.field:<{fw}}= {_fmt(c.value):<18} read at #{read_step}, from {src}{stale}")
-    out.append("  committed versions at that point:")
-    for label, state in v.versions:
-        for name in [v.vma] if on_vma else sorted(state):     # every VMA's, after a free
-            f = state[name]
-            where = "" if on_vma else f"{name}: "
-            out.append(f"    {label}: {where}vm_file={_fmt(f.get('vm_file'))} (incarnation {f.get('incarnation')}), "
-                       f"vm_pgoff={_fmt(f.get('vm_pgoff'))}, vm_start={_fmt(f.get('vm_start'))}")
-    if v.wrapped:
-        where = ", ".join(f"#{tr.step_of(e)} {ex.events[e].loc.name} = {_fmt(ex.events[e].value)}"
-                          for e in v.wrapped)
-        bits = f" ({width}-bit counters)" if width else ""
-        out.append(f"  a sequence count WRAPPED around{bits}: a value came back at {where}")
+    where = getattr(v, "where", "")
+    noun = _noun_of(ex, v)
+    out = [f"VIOLATION: {v.rule}", f"  {reader} {noun} {v.lookup}{where}: {v.detail}"]
+    out += v.report_lines(ex, tr, width)
     return "\n".join(out)
+
+
+def _noun_of(ex: Execution, v) -> str:
+    """What the family calls the observation that broke the rule (``lookup``)."""
+    for tid, rec, _ in ex.ghosts:
+        if tid == v.reader and isinstance(rec, Observation) and rec.index == v.lookup:
+            return rec.noun
+    return "lookup"
 
 
 def race_accesses(r: DataRace, ex: Execution) -> list[dict]:

@@ -105,10 +105,10 @@ def _save(args, variant, result: FuzzResult, finding, execution) -> tuple[str | 
     note = f"found by vmafuzz run (hypothesis {hypothesis_version})"
     try:
         entry = entry_for(variant, result.scenario, finding, execution, note)
-        path = as_short_in_corpus(entry, Path(args.corpus), variant.protocol)
+        path = as_short_in_corpus(entry, Path(args.corpus), variant.family)
         if path is not None:
             return str(path), False
-        path, new = save(entry, Path(args.corpus), variant.protocol)
+        path, new = save(entry, Path(args.corpus), variant.family)
     except (CorpusError, OSError) as exc:
         sys.stderr.write(f"vmafuzz: could not save the counterexample: {exc}\n")
         return None, False
@@ -171,7 +171,7 @@ def result_json(result: FuzzResult, corpus_file: str | None, interrupted: bool =
 
 def print_result(variant, result: FuzzResult, corpus_file, new: bool, no_trace: bool,
                  interrupted: bool, columns: bool = False, race_file=None, race_new=False) -> None:
-    head = f"{variant.name} on {result.scenario.describe()}"
+    head = f"{variant.name} on {result.scenario.describe(variant)}"
     if interrupted:
         print(f"{head}: interrupted after {count(result.examples, 'example')}, {count(result.steps, 'step')}, "
               f"{result.seconds:.1f} s")

@@ -1,8 +1,11 @@
-"""A scenario: what runs. VMAs, writer threads and their cycles, reader threads
-and their lookups, spare file slots, counter width, how freed files go.
+"""A scenario: what runs. Writer threads and their cycles, reader threads and
+their lookups (every family); VMAs, spare file slots, counter width, how freed
+files go (the VMA family). A family lists the options it takes in
+``Protocol.scenario_options``.
 
 ``build(variant, scenario)`` makes the kernel objects and the thread list the
-engine runs; the same scenario always builds the same program.
+engine runs (through the family's ``setup`` and ``threads``); the same scenario
+always builds the same program.
 """
 
 from __future__ import annotations
@@ -12,8 +15,8 @@ from typing import Any
 import attrs
 
 from .engine import ThreadSpec
-from .kernel import SLABS, Kernel
-from .protocols import Protocol
+from .protocol import Protocol
+from .vma.kernel import SLABS
 
 
 def count(n: int, noun: str) -> str:
@@ -88,9 +91,14 @@ class Scenario:
     def to_json(self) -> dict:
         return attrs.asdict(self)
 
-    def describe(self) -> str:
-        parts = [count(self.vmas, "VMA"), f"{count(self.writers, 'writer')} x {count(self.cycles, 'cycle')}",
-                 f"{count(self.readers, 'reader')} x {count(self.lookups, 'lookup')}"]
+    def describe(self, variant: type | None = None) -> str:
+        """``1 VMA, 1 writer x 2 cycles, 1 reader x 1 lookup``, in the family's words."""
+        uses = variant.scenario_options if variant is not None else None
+        nouns = variant.nouns if variant is not None else \
+            {"writer": "writer", "cycle": "cycle", "reader": "reader", "lookup": "lookup"}
+        parts = [] if uses is not None and "vmas" not in uses else [count(self.vmas, "VMA")]
+        parts += [f"{count(self.writers, nouns['writer'])} x {count(self.cycles, nouns['cycle'])}",
+                  f"{count(self.readers, nouns['reader'])} x {count(self.lookups, nouns['lookup'])}"]
         if self.width is not None:
             parts.append(f"width {self.width}")
         if self.slab is not None:
@@ -104,34 +112,35 @@ class World:
 
     variant: type
     scenario: Scenario
-    kernel: Kernel
     protocol: Protocol
     threads: tuple
     writers: tuple       # thread ids of writers
     readers: tuple       # thread ids of readers
 
     @property
+    def kernel(self):
+        """The VMA family's kernel objects (None for another family)."""
+        return getattr(self.protocol, "k", None)
+
+    @property
     def width(self) -> int | None:
-        return self.kernel.counter.width
+        return self.scenario.width if self.scenario.width is not None else self.variant.counter_width
+
+
+def unused_options(variant: type, **given: Any) -> list[str]:
+    """Scenario options given (not None) that the variant's family does not take."""
+    return [k for k, v in given.items() if v is not None and k not in variant.scenario_options]
 
 
 def build(variant: type[Protocol], scenario: Scenario) -> World:
-    width = scenario.width if scenario.width is not None else variant.counter_width
-    per_writer = scenario.cycles * scenario.vmas
-    spares = scenario.spare_files if scenario.spare_files is not None else scenario.writers * per_writer
-    kernel = Kernel(scenario.vmas, spares, width)
-    proto = variant(kernel, slab=scenario.slab)
-    threads = []
-    for w in range(scenario.writers):
-        pool = list(kernel.spares[w::scenario.writers])
-        threads.append(ThreadSpec(f"writer{w}", proto.writer, (w, scenario.cycles, tuple(pool))))
-    for r in range(scenario.readers):
-        threads.append(ThreadSpec(f"reader{r}", proto.reader, (r, scenario.lookups)))
+    proto = variant.setup(scenario)
+    threads = list(proto.threads(scenario))
+    names = [t.name for t in threads]
+    writers = tuple(i for i, n in enumerate(names) if n.startswith("writer"))
+    readers = tuple(i for i, n in enumerate(names) if not n.startswith("writer"))
     if getattr(variant, "load_buffering", False):
         threads = with_promises(threads)
-    nw = scenario.writers
-    return World(variant, scenario, kernel, proto, tuple(threads),
-                 tuple(range(nw)), tuple(range(nw, nw + scenario.readers)))
+    return World(variant, scenario, proto, tuple(threads), writers, readers)
 
 
 # Load buffering in protocol runs (docs/memory-model.md, "Load buffering"): a

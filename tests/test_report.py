@@ -9,6 +9,7 @@ import pytest
 from fuzz.corpus import collect, load, replay, resolve_variant
 from fuzz.oracle import USE_AFTER_FREE
 from fuzz.report import render_trace, render_violation
+from models.vma.kernel import Commit
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 FILES = collect([CORPUS])
@@ -37,7 +38,7 @@ def test_every_step_numbered_once_in_order_and_fences_never(replayed):
 
 def test_one_commit_line_per_commit_before_the_violation(replayed):
     ex, v = replayed.execution, replayed.violation
-    commits = [g for g in ex.ghosts if g[1][0] == "commit" and g[2] <= v.at]
+    commits = [g for g in ex.ghosts if isinstance(g[1], Commit) and g[2] <= v.at]
     text = render_trace(ex, v.at)
     assert text.count("-- commit:") == len(commits)
     # a commit is a step of its own: it carries the step number
