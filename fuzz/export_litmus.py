@@ -759,6 +759,32 @@ def export_path(out_dir: Path, corpus_file: Path, variant_name: str, protocol: s
     return Path(out_dir) / protocol / variant_name / (Path(corpus_file).stem + ".litmus")
 
 
+def _family(variant: type) -> str:
+    return getattr(variant, "family", None) or variant.protocol
+
+
+# ---------------------------------------------------------------- the commands' option
+
+def add_litmus_argument(p) -> None:
+    p.add_argument("--litmus", metavar="FILE",
+                   help="write the counterexample as an LKMM C litmus test to FILE (and its fixed "
+                        "shape, when the variant has one, to FILE with +fixed before .litmus)")
+
+
+def litmus_counterexample(path, ex: Execution, variant: type, scenario: str, violation=None,
+                          race=None) -> list[Path]:
+    """``--litmus FILE`` of ``explore`` and ``run``: the files written."""
+    from .cli import UsageError
+    upto = violation.at if violation is not None else race.at if race is not None else None
+    what = violation.rule if violation is not None else "data race" if race is not None else "a run"
+    try:
+        return write_exports(export_run(ex, variant, scenario, what, upto), Path(path))
+    except ExportError as exc:
+        raise UsageError(f"{path}: cannot export: {exc}") from None
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot write: {exc.strerror}") from None
+
+
 # ---------------------------------------------------------------- command line
 
 def add_arguments(p) -> None:
@@ -792,7 +818,7 @@ def run(args) -> int:
             continue
         if args.output:
             from .corpus import resolve_variant
-            protocol = resolve_variant(entry, str(path)).protocol
+            protocol = _family(resolve_variant(entry, str(path)))
             for written in write_exports(exported, export_path(args.output, path, entry.variant_name,
                                                                protocol)):
                 print(written)

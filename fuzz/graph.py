@@ -263,3 +263,45 @@ def litmus_dot(prog) -> str:
         raise GraphError(f"{prog.path}: the test has no execution to draw")
     what = "an execution satisfying the condition" if holds else "no execution satisfies the condition; the first one"
     return execution_dot(ex, None, f"{prog.name}: {what}", steps=False)
+
+
+# ---------------------------------------------------------------- the commands' option
+
+def add_graph_argument(p) -> None:
+    p.add_argument("--graph", metavar="FILE",
+                   help="draw the counterexample's execution graph to FILE.svg or FILE.png "
+                        "(Graphviz's dot), or write FILE.dot")
+
+
+def check_graph_option(path) -> None:
+    """A bad ``--graph`` name is refused before any work (one line, exit 2)."""
+    from .cli import UsageError
+    try:
+        check_graph_path(path)
+    except GraphError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def counterexample_title(variant_name: str, scenario: str, violation=None, race=None) -> str:
+    what = violation.rule if violation is not None else "data race" if race is not None else "run"
+    return f"{variant_name}: {what} ({scenario})"
+
+
+def graph_counterexample(path, ex: Execution, variant_name: str, scenario: str, violation=None,
+                         race=None) -> None:
+    """``--graph FILE`` of ``explore``, ``run`` and ``replay``."""
+    from .cli import UsageError
+    try:
+        write_graph(counterexample_dot(ex, counterexample_title(variant_name, scenario, violation, race),
+                                       violation, race), path)
+    except GraphError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def graph_litmus(path, prog, many: bool) -> None:
+    """``vmafuzz litmus --graph FILE``: one picture per test."""
+    from .cli import UsageError
+    try:
+        write_graph(litmus_dot(prog), graph_path_for(path, prog.name, many))
+    except GraphError as exc:
+        raise UsageError(str(exc)) from None
