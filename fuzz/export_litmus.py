@@ -561,19 +561,41 @@ def _fix_b_no_rmb(stmts, name, ctx):
         _insert(stmts, _is("read", "READ_ONCE", "mm_lock_seq"), "smp_rmb();", after=False)
 
 
-def _odd_seq_store(ctx, s: Stmt) -> bool:
-    return s.kind == "write" and (s.loc or "").endswith("mm_lock_seq") and ctx.value(s) % 2 == 1
+def _odd_seq_store(ctx, s: Stmt, field: str = "mm_lock_seq") -> bool:
+    return s.kind == "write" and (s.loc or "").endswith(field) and ctx.value(s) % 2 == 1
 
 
-def _fix_b_no_begin_wmb(stmts, name, ctx):
-    return _insert(stmts, lambda s: _odd_seq_store(ctx, s), "smp_wmb();", after=True) \
-        if _writer(name) else stmts
+def _wmb_at_seq_store(parity: int, field: str):
+    """smp_wmb() after each odd (write_seqcount_begin) or before each even
+    (write_seqcount_end) store of the count ``field``."""
+    def fix(stmts, name, ctx):
+        if not _writer(name):
+            return stmts
+        at = lambda s: s.kind == "write" and (s.loc or "").endswith(field) \
+            and ctx.value(s) % 2 == parity   # noqa: E731
+        return _insert(stmts, at, "smp_wmb();", after=parity == 1)
+    return fix
 
 
-def _fix_b_no_end_wmb(stmts, name, ctx):
-    even = lambda s: s.kind == "write" and (s.loc or "").endswith("mm_lock_seq") \
-        and ctx.value(s) % 2 == 0   # noqa: E731
-    return _insert(stmts, even, "smp_wmb();", after=False) if _writer(name) else stmts
+def _rmb_around_data_reads(field: str, after_begin: bool):
+    """smp_rmb() after each load of the count that data loads follow (read_seqcount_begin),
+    or before each load of the count that follows data loads (read_seqcount_retry)."""
+    def fix(stmts, name, ctx):
+        if _writer(name):
+            return stmts
+        out = []
+        reads = [i for i, s in enumerate(stmts) if s.kind == "read"]
+        for i, s in enumerate(stmts):
+            is_seq = s.kind == "read" and (s.loc or "").endswith(field)
+            nxt = next((stmts[j] for j in reads if j > i), None)
+            prev = next((stmts[j] for j in reversed(reads) if j < i), None)
+            if is_seq and not after_begin and prev is not None and not (prev.loc or "").endswith(field):
+                out.append(Stmt("fence", "smp_rmb();", prim="smp_rmb"))
+            out.append(s)
+            if is_seq and after_begin and nxt is not None and not (nxt.loc or "").endswith(field):
+                out.append(Stmt("fence", "smp_rmb();", prim="smp_rmb"))
+        return out
+    return fix
 
 
 def _fix_b_release_begin(stmts, name, ctx):
@@ -642,11 +664,17 @@ FIXES: dict[str, Fix] = {
     "A-no-recheck": Fix("smp_rmb() and the vm_lock_seq recheck, which must see the first value",
                         _fix_a_no_recheck),
     "B-no-rmb": Fix("smp_rmb() before the reader's mm_lock_seq retry load", _fix_b_no_rmb),
-    "B-no-begin-wmb": Fix("smp_wmb() after the odd mm_lock_seq store", _fix_b_no_begin_wmb),
-    "B-no-end-wmb": Fix("smp_wmb() before the even mm_lock_seq store", _fix_b_no_end_wmb),
+    "B-no-begin-wmb": Fix("smp_wmb() after the odd mm_lock_seq store", _wmb_at_seq_store(1, "mm_lock_seq")),
+    "B-no-end-wmb": Fix("smp_wmb() before the even mm_lock_seq store", _wmb_at_seq_store(0, "mm_lock_seq")),
     "B-release-begin": Fix("the odd mm_lock_seq store is WRITE_ONCE + smp_wmb() again", _fix_b_release_begin),
     "B-relaxed-begin": Fix("the reader's first mm_lock_seq load is smp_load_acquire again",
                            _fix_relaxed_seq(True)),
+    "seqlock-no-begin-wmb": Fix("smp_wmb() after the odd seq store", _wmb_at_seq_store(1, "seq")),
+    "seqlock-no-end-wmb": Fix("smp_wmb() before the even seq store", _wmb_at_seq_store(0, "seq")),
+    "seqlock-no-begin-rmb": Fix("smp_rmb() after the reader's seq load that the data loads follow",
+                                _rmb_around_data_reads("seq", after_begin=True)),
+    "seqlock-no-retry-rmb": Fix("smp_rmb() before the reader's seq load that follows the data loads",
+                                _rmb_around_data_reads("seq", after_begin=False)),
 }
 
 
