@@ -22,6 +22,7 @@ SUBCOMMANDS = {
     "explore": ("fuzz.explore_cmd", "check a protocol variant exhaustively on a small scenario"),
     "run": ("fuzz.run_cmd", "fuzz a protocol variant with Hypothesis"),
     "replay": ("fuzz.replay_cmd", "replay saved counterexamples from the corpus"),
+    "export-litmus": ("fuzz.export_litmus", "write saved counterexamples as LKMM C litmus tests"),
     "campaign": ("fuzz.campaign", "fuzz every shipped variant and compare with its expected verdict"),
 }
 
