@@ -305,3 +305,16 @@ def graph_litmus(path, prog, many: bool) -> None:
         write_graph(litmus_dot(prog), graph_path_for(path, prog.name, many))
     except GraphError as exc:
         raise UsageError(str(exc)) from None
+
+
+def graph_replayed(graph, r, corpus_file, many: bool) -> None:
+    """``replay --graph FILE``: the picture of one replayed corpus file (``corpus.Replayed``);
+    with several files, each picture's name gets the variant and the file's hash."""
+    if graph is None or (r.violation is None and r.race is None):
+        return
+    entry = r.entry
+    is_race = entry.expected.rule == "data race"
+    violation = None if is_race else r.violation
+    race = r.race if violation is None else None
+    out = graph_path_for(graph, f"{entry.variant_name}-{Path(corpus_file).stem}", many)
+    graph_counterexample(out, r.execution, entry.variant_name, entry.scenario.describe(), violation, race)

@@ -17,6 +17,7 @@ from models.scenario import count
 from .cli import UsageError
 from .corpus import CorpusError, collect, load, replay, resolve_variant
 from .oracle import DATA_RACE
+from .graph import add_graph_argument, check_graph_option, graph_replayed
 from .report import add_trace_arguments, race_accesses, render_race, render_trace, render_violation
 
 
@@ -24,9 +25,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("paths", nargs="+", metavar="PATH", help="corpus files or folders (recursive)")
     p.add_argument("--json", action="store_true", help="one JSON object per file")
     add_trace_arguments(p)
+    add_graph_argument(p)
 
 
 def run(args) -> int:
+    check_graph_option(args.graph)
     per_path = [(p, collect([p])) for p in args.paths]
     files = [f for _, found in per_path for f in found]
     if not files:
@@ -54,6 +57,7 @@ def run(args) -> int:
         ok += r.reproduces
         stale += not r.reproduces
         is_race = entry.expected.rule == DATA_RACE
+        graph_replayed(args.graph, r, path, len(files) > 1)
         if args.json:
             rule = (DATA_RACE if r.race else None) if is_race else \
                 (r.violation.rule if r.violation else None)
