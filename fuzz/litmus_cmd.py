@@ -28,13 +28,22 @@ def add_arguments(parser) -> None:
                         help="exit 1 if a verdict differs from the test's 'Result:' line")
     parser.add_argument("--max-states", type=int, default=1_000_000, metavar="N",
                         help="give up on a test after N explored states (default %(default)s)")
+    parser.add_argument("--graph", metavar="FILE",
+                        help="draw an execution satisfying the condition (or the first one) to "
+                             "FILE.svg, FILE.png or FILE.dot; with several tests, FILE.NAME.svg ...")
 
 
 def run(args) -> int:
     bad = mismatch = False
+    if args.graph:     # imported only when asked: litmus runs start fast (cli.build_parser)
+        from .graph import check_graph_option, graph_litmus
+        check_graph_option(args.graph)
     for path in args.files:
         try:
-            result = litmus.run(litmus.parse_file(path), max_states=args.max_states)
+            prog = litmus.parse_file(path)
+            result = litmus.run(prog, max_states=args.max_states)
+            if args.graph:
+                graph_litmus(args.graph, prog, len(args.files) > 1)
         except litmus.LitmusError as exc:
             sys.stderr.write(f"vmafuzz: {exc}\n")
             bad = True
