@@ -318,3 +318,28 @@ def graph_replayed(graph, r, corpus_file, many: bool) -> None:
     race = r.race if violation is None else None
     out = graph_path_for(graph, f"{entry.variant_name}-{Path(corpus_file).stem}", many)
     graph_counterexample(out, r.execution, entry.variant_name, entry.scenario.describe(), violation, race)
+
+
+def add_counterexample_arguments(p) -> None:
+    """``--graph FILE`` and ``--litmus FILE`` of ``explore`` and ``run``."""
+    from .export_litmus import add_litmus_argument
+    add_graph_argument(p)
+    add_litmus_argument(p)
+
+
+def counterexample_files(args, variant: type, scenario: str, ex: Execution | None, violation=None,
+                         race=None) -> None:
+    """Write what ``--graph`` and ``--litmus`` ask for, of the counterexample ``ex``
+    stopped at ``violation`` (or ``race``); without one, say that nothing was written."""
+    import sys
+    wanted = [f for f in (getattr(args, "graph", None), getattr(args, "litmus", None)) if f]
+    if not wanted:
+        return
+    if ex is None or (violation is None and race is None):
+        sys.stderr.write(f"vmafuzz: no counterexample: {' and '.join(wanted)} not written\n")
+        return
+    if getattr(args, "graph", None):
+        graph_counterexample(args.graph, ex, variant.name, scenario, violation, race)
+    if getattr(args, "litmus", None):
+        from .export_litmus import litmus_counterexample
+        litmus_counterexample(args.litmus, ex, variant, scenario, violation, race)

@@ -26,6 +26,7 @@ from models.scenario import count
 from .cli import UsageError
 from .corpus import CorpusError, as_short_in_corpus, entry_for, save
 from .explore_cmd import add_scenario_arguments, scenario_from, variant_from
+from .graph import add_counterexample_arguments, check_graph_option, counterexample_files
 from .machine import (DEFAULT_BURST, PROFILE_CI, PROFILE_DEV, FuzzResult, Recorder,
                       database_dir, fuzz, result_from_recorder)
 from .report import add_trace_arguments, race_accesses, render_race, render_trace, render_violation
@@ -39,6 +40,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_scenario_arguments(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     add_trace_arguments(p)
+    add_counterexample_arguments(p)
 
 
 def add_fuzz_arguments(p: argparse.ArgumentParser, max_examples: int = DEFAULT_MAX_EXAMPLES,
@@ -119,6 +121,7 @@ def run(args) -> int:
     variant = variant_from(args.variant)
     scenario = scenario_from(args, variant)
     check_budget(args)
+    check_graph_option(args.graph)
     rec = Recorder()
     interrupted = False
     try:
@@ -133,6 +136,10 @@ def run(args) -> int:
     else:
         print_result(variant, result, corpus_file, new, args.no_trace, interrupted, args.columns,
                      race_file, race_new)
+    found = result.failure or result.race
+    counterexample_files(args, variant, result.scenario.describe(), found and found.execution,
+                         result.failure and result.failure.violation,
+                         None if result.failure or not result.race else result.race.race)
     sys.stdout.flush()
     if interrupted:
         return 130
