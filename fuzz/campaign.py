@@ -25,10 +25,9 @@ import json
 import sys
 import time
 
-from models.scenario import Scenario
 from models.variants import SHIPPED
 
-from .cli import UsageError
+from .explore_cmd import add_scenario_arguments, scenario_from, variant_from
 from .machine import Recorder
 from .oracle import DATA_RACE, matches_expected
 from .run_cmd import add_fuzz_arguments, check_budget, fuzz_args, result_json, save_failure, save_race
@@ -39,8 +38,9 @@ DEFAULT_SECONDS = 20.0
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("variants", nargs="*", metavar="VARIANT",
-                   help="only these shipped variants (default: all)")
+                   help="only these variants, shipped or FILE.py:NAME (default: every shipped one)")
     add_fuzz_arguments(p, max_examples=DEFAULT_EXAMPLES, seconds=DEFAULT_SECONDS)
+    add_scenario_arguments(p)
     p.add_argument("--json", action="store_true", help="one JSON object per variant")
     p.epilog = ("Each variant's budget is --max-examples examples or --seconds of generation, "
                 "whichever ends first, times the square of the writer cycles (x writers) of its "
@@ -49,17 +49,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args) -> int:
     check_budget(args)
-    by_name = {v.name: v for v in SHIPPED}
-    unknown = [n for n in args.variants if n not in by_name]
-    if unknown:
-        raise UsageError(f"unknown variant {unknown[0]!r}; `vmafuzz list` shows them")
-    variants = [by_name[n] for n in args.variants] or list(SHIPPED)
+    variants = [variant_from(n) for n in args.variants] or list(SHIPPED)
+    scenarios = [scenario_from(args, v) for v in variants]      # bad options: exit 2 before any run
     live = sys.stdout.isatty() and not args.json
     rows = []
     mismatches = 0
     t0 = time.perf_counter()
-    for i, variant in enumerate(variants, 1):
-        scenario = Scenario.default_for(variant)
+    for i, (variant, scenario) in enumerate(zip(variants, scenarios), 1):
         if live:
             sys.stdout.write(f"\r\x1b[K[{i}/{len(variants)}] {variant.name} ... "
                              f"({time.perf_counter() - t0:.0f} s)")

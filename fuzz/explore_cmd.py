@@ -6,11 +6,11 @@ import argparse
 import json
 import sys
 
-from models.scenario import Scenario, ScenarioError
+from models.scenario import Scenario, ScenarioError, unused_options
 from models.variants import SHIPPED, VariantError, resolve
 
 from .cli import UsageError
-from .exhaustive import check_variant
+from .exhaustive import DEEPEN_STATES, check_deepening, check_variant
 from .report import add_trace_arguments, render_race, render_trace, render_violation
 
 
@@ -28,13 +28,40 @@ def add_scenario_arguments(p: argparse.ArgumentParser) -> None:
                    help="how a file's memory goes after its last fput")
 
 
+SCENARIO_OPTIONS = ("vmas", "writers", "cycles", "readers", "lookups", "width", "spare_files", "slab")
+
+
+def scenario_options(args) -> dict:
+    """The scenario options given on the command line (None: not given)."""
+    return {k: getattr(args, k, None) for k in SCENARIO_OPTIONS}
+
+
+def scenario_fixed(args) -> bool:
+    """Did the user fix any part of the scenario?"""
+    return any(v is not None for v in scenario_options(args).values())
+
+
 def scenario_from(args, variant) -> Scenario:
+    given = scenario_options(args)
+    unused = unused_options(variant, **given)
+    if unused:
+        opts = ", ".join("--" + k.replace("_", "-") for k in unused)
+        raise UsageError(f"{variant.name} ({variant.family} family) takes no {opts}; it takes "
+                         + ", ".join("--" + k.replace("_", "-") for k in SCENARIO_OPTIONS
+                                     if k in variant.scenario_options))
     try:
-        return Scenario.default_for(variant, vmas=args.vmas, writers=args.writers,
-                                    cycles=args.cycles, readers=args.readers, lookups=args.lookups,
-                                    width=args.width, spare_files=args.spare_files, slab=args.slab)
+        return Scenario.default_for(variant, **given)
     except ScenarioError as exc:
         raise UsageError(str(exc)) from None
+
+
+def check_protocol(variant, scenario) -> None:
+    """Build the scenario and take one run to the end before any search, so a
+    protocol that breaks the API's rules (or raises) is told so at once, by name."""
+    from models.scenario import build
+    world = build(variant, scenario)
+    from .machine import sc_run
+    sc_run(world)
 
 
 def variant_from(spec: str):
@@ -68,6 +95,10 @@ def add_explore_arguments(p: argparse.ArgumentParser) -> None:
     add_scenario_arguments(p)
     p.add_argument("--max-states", type=int, default=2_000_000,
                    help="give up (verdict incomplete, exit 3) after this many states")
+    p.add_argument("--deepen-states", type=int, default=DEEPEN_STATES, dest="deepen_states",
+                   help="without scenario options, explore bigger scenarios (more cycles, VMAs, "
+                   "readers) after the variant's own while this many more states last "
+                   f"(default {DEEPEN_STATES}; 0: only the variant's own scenario)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     add_trace_arguments(p)
 
@@ -77,7 +108,15 @@ def run_explore(args) -> int:
     scenario = scenario_from(args, variant)
     if args.max_states is not None and args.max_states < 1:
         raise UsageError("--max-states must be at least 1")
-    result = check_variant(variant, scenario, max_states=args.max_states)
+    if args.deepen_states < 0:
+        raise UsageError("--deepen-states cannot be negative")
+    check_protocol(variant, scenario)
+    if scenario_fixed(args) or not args.deepen_states:
+        result = check_variant(variant, scenario, max_states=args.max_states)
+    else:
+        result = check_deepening(variant, scenario, max_states=args.max_states,
+                                 deepen_states=args.deepen_states)
+    scenario = result.scenario
     width = result.execution and result.violation and result.violation.wrapped and \
         (scenario.width or variant.counter_width)
     if args.json:
@@ -87,6 +126,7 @@ def run_explore(args) -> int:
         print(f"{variant.name}: {result.verdict.upper()} on {scenario.describe(variant)}")
         print(f"  {s.executions} complete executions, {s.states} distinct states, "
               f"{s.seconds:.2f} s")
+        print(f"  bound: {result.bound()}")
         if result.violation is not None:
             print(f"  shortest violating trace: {result.shortest_steps} steps")
             if not args.no_trace:

@@ -308,11 +308,21 @@ class FuzzResult:
         return self.failure.steps if self.failure is not None else None
 
 
-def sc_length(world: World) -> int:
-    """Operations of one sequentially consistent run (every choice 0)."""
+def sc_run(world: World) -> Execution:
+    """One sequentially consistent run (every choice 0) to its end, judged by
+    the invariant at the end: a protocol step or invariant that raises, or a
+    protocol that breaks the API's rules, fails here, before any search."""
     ex = Execution(world.threads)
     ex.run(_ZeroChooser())
-    return ex.steps
+    if ex.settled:
+        Oracle(world, lambda g: ()).check(ex)
+    world.protocol.lint(ex)
+    return ex
+
+
+def sc_length(world: World) -> int:
+    """Operations of one sequentially consistent run (every choice 0)."""
+    return sc_run(world).steps
 
 
 class _ZeroChooser:

@@ -43,7 +43,7 @@ class SpeculativeLookup(Protocol):
     default_scenario: ClassVar[dict] = {}
     scenario_options = frozenset({"vmas", "writers", "cycles", "readers", "lookups", "width",
                                   "spare_files", "slab"})
-    grows = ("cycles", "readers", "vmas")
+    grows = ("cycles", "vmas", "readers")
     nouns = {"writer": "writer", "cycle": "cycle", "reader": "reader", "lookup": "lookup"}
     file_slab: ClassVar[str] = "typesafe"
     counter_width: ClassVar[int | None] = None   # bits of the sequence counters; None: unbounded
