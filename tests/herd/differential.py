@@ -104,6 +104,8 @@ def generate(rng: random.Random, name: str) -> str:
             _statement(rng, th, locs, stores)
         _wrap(rng, th)
         threads.append(th)
+    if not any(re.search(r"[*(][xyz]\b", " ".join(th.stmts)) for th in threads):
+        threads[0].stmts.append("WRITE_ONCE(*x, 1);")  # fences only: give the test a location
     lines = [f"C {name}", "", "{}", ""]
     used: list[str] = []
     for tid, th in enumerate(threads):
