@@ -423,9 +423,14 @@ class Execution:
                     if self._try(evs, {rid: w}, None, newest=pos == len(order) - 1):
                         opts.append(Option("rf", src=w, write=False))
             spec = self.speculation
-            if spec is not None and t.tid in spec.threads:
+            if spec is not None and t.tid in spec.threads and not op.lock_kinds:
                 # A promise for the RMW's read: its write floats (no co place) until
                 # the store that fulfils the promise, and then goes right after it.
+                # Lock acquisitions never promise: a po|rf cycle whose every read
+                # that takes another thread's store is a lock acquisition is an hb
+                # cycle (acq-po after each, rfe between marked lock-word accesses),
+                # so every allowed cycle has another read to promise
+                # (docs/memory-model.md, "Load buffering").
                 for v in spec.values.get(loc, {}).get(t.tid, ()):
                     if op.wait is not None and not op.wait(v):
                         continue

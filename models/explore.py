@@ -93,7 +93,8 @@ class ValuesDidNotSettle(Exception):
 def explore_load_buffering(make_root: Callable[[Speculation | None], Execution],
                            stats: ExploreStats | None = None,
                            max_states: int | None = None,
-                           static_stores: dict | None = None) -> Iterator[tuple[int, Execution]]:
+                           static_stores: dict | None = None,
+                           static_loads: dict | None = None) -> Iterator[tuple[int, Execution]]:
     """Every execution, load buffering included: yields ``(pass, execution)``.
 
     A promise (``engine.Speculation``) needs the values other threads may store.
@@ -112,14 +113,24 @@ def explore_load_buffering(make_root: Callable[[Speculation | None], Execution],
     (``r0 = *x; if (r0) *y = 1;`` on both sides). Their promises are fulfilled only
     by stores a run really makes, so a static value can add executions only where
     ``memory.check`` accepts the cycle (plain accesses, which ``hb`` leaves out).
+    With ``static_loads`` (``{tid: {loc, ...}}``) too, the first pass already makes
+    the promises the text suggests, and usually one pass is all it takes: the passes
+    end as soon as one logs nothing the promises it made did not already cover.
     """
     stats = stats if stats is not None else ExploreStats()
-    spec: Speculation | None = None
-    for n in range(MAX_PASSES):
-        seen = StoreLog()
+    def seeded() -> StoreLog:
+        log = StoreLog()
         for tid, pairs in (static_stores or {}).items():
             for loc, value in pairs:
-                seen.stores.setdefault(loc, {}).setdefault(tid, set()).add(value)
+                log.stores.setdefault(loc, {}).setdefault(tid, set()).add(value)
+        for tid, locs in (static_loads or {}).items():
+            for loc in locs:
+                log.loads.setdefault(loc, set()).add(tid)
+        return log
+
+    spec = seeded().speculation() if static_loads else None
+    for n in range(MAX_PASSES):
+        seen = seeded()
         one = ExploreStats()
         for ex in explore(make_root(spec), one, max_states=max_states, leaf=seen.add):
             yield n, ex
@@ -129,7 +140,7 @@ def explore_load_buffering(make_root: Callable[[Speculation | None], Execution],
         if one.truncated:
             return
         nxt = seen.speculation()
-        if nxt is None or (spec is not None and nxt == spec):
+        if nxt == spec:
             return
         spec = nxt
     raise ValuesDidNotSettle(f"stored values still growing after {MAX_PASSES} passes")

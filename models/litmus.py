@@ -1270,10 +1270,52 @@ def static_stores(prog: Program, locs: dict[str, Loc]) -> dict[int, set]:
             loc = target(node.target)
             if loc is not None:
                 out.add((loc, node.value.value))
+        elif isinstance(node, Call) and node.name in _LOCK_WORD_STORES and node.args:
+            loc = target(node.args[0])
+            if loc is not None:
+                out.add((loc, _LOCK_WORD_STORES[node.name]))
         elif isinstance(node, Call) and len(node.args) >= 2 and isinstance(node.args[1], Num):
             loc = target(node.args[0])
             if loc is not None and not loc.lock:
                 out.add((loc, node.args[1].value))
+        if attrs.has(type(node)):
+            for f in attrs.fields(type(node)):
+                if f.name != "pos":
+                    walk(getattr(node, f.name), out)
+
+    result: dict[int, set] = {}
+    for th in prog.threads:
+        found: set = set()
+        walk(th.body, found)
+        if found:
+            result[th.tid] = found
+    return result
+
+
+_LOCK_WORD_STORES = {"spin_lock": 1, "spin_trylock": 1, "spin_unlock": 0}
+
+
+def static_loads(prog: Program, locs: dict[str, Loc]) -> dict[int, set]:
+    """The named locations each thread's text may read: every ``*x`` outside a
+    store's left side, and the first argument of every primitive that reads (an
+    over-approximation: it only widens which threads may promise values)."""
+    def name_of(e: Any) -> Loc | None:
+        if isinstance(e, Deref):
+            e = e.arg
+        return locs.get(e.name) if isinstance(e, Name) else None
+
+    def walk(node: Any, out: set) -> None:
+        if isinstance(node, (tuple, list)):
+            for x in node:
+                walk(x, out)
+            return
+        if isinstance(node, Deref) or (isinstance(node, Call) and node.args and node.name not in _STORES):
+            loc = name_of(node if isinstance(node, Deref) else node.args[0])
+            if loc is not None:
+                out.add(loc)
+        if isinstance(node, Assign) and isinstance(node.target, Deref):
+            walk(node.value, out)            # the target is a store, not a load
+            return
         if attrs.has(type(node)):
             for f in attrs.fields(type(node)):
                 if f.name != "pos":
@@ -1321,7 +1363,8 @@ def run(prog: Program, max_states: int | None = None) -> LitmusResult:
     try:
         runs = explore_load_buffering(lambda spec: Execution(specs, speculation=spec),
                                       stats, max_states=max_states,
-                                      static_stores=static_stores(prog, locs))
+                                      static_stores=static_stores(prog, locs),
+                                      static_loads=static_loads(prog, locs))
         for n, ex in runs:
             if n != current:      # a later pass with load buffering: start again
                 current, states, pos, neg = n, set(), 0, 0
