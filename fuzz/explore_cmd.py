@@ -11,6 +11,7 @@ from models.variants import SHIPPED, VariantError, resolve
 
 from .cli import UsageError
 from .exhaustive import DEEPEN_STATES, check_deepening, check_variant
+from .graph import add_counterexample_arguments, check_graph_option, counterexample_files
 from .report import add_trace_arguments, render_race, render_trace, render_violation
 
 
@@ -101,9 +102,11 @@ def add_explore_arguments(p: argparse.ArgumentParser) -> None:
                    f"(default {DEEPEN_STATES}; 0: only the variant's own scenario)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     add_trace_arguments(p)
+    add_counterexample_arguments(p)
 
 
 def run_explore(args) -> int:
+    check_graph_option(args.graph)
     variant = variant_from(args.variant)
     scenario = scenario_from(args, variant)
     if args.max_states is not None and args.max_states < 1:
@@ -146,6 +149,9 @@ def run_explore(args) -> int:
                       f"no verdict on the intact-VMA invariant")
         elif result.verdict == "incomplete":
             print(f"  stopped after --max-states {args.max_states}: no verdict")
+    counterexample_files(args, variant, scenario.describe(variant),
+                         result.execution if result.violation is not None else result.race_execution,
+                         result.violation, None if result.violation is not None else result.race)
     sys.stdout.flush()
     return {"holds": 0, "violated": 1, "data race": 1, "incomplete": 3}[result.verdict]
 

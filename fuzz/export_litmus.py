@@ -776,7 +776,7 @@ def export_file(path: Path, source: str | None = None) -> tuple[Exported, Any]:
         raise CorpusError(f"{path}: no longer reproduces ({r.reason}): nothing to export")
     upto = r.violation.at if r.violation is not None and entry.expected.rule != "data race" else \
         r.race.at if r.race is not None else None
-    ex = export_run(r.execution, variant, entry.scenario.describe(), entry.expected.describe(), upto,
+    ex = export_run(r.execution, variant, _describe(entry.scenario, variant), entry.expected.describe(), upto,
                     source if source is not None else str(path))
     return ex, entry
 
@@ -785,6 +785,14 @@ def export_path(out_dir: Path, corpus_file: Path, variant_name: str, protocol: s
     """Where ``-o DIR`` puts a corpus file's test: ``DIR/<protocol>/<variant>/<hash>.litmus``,
     the corpus's own layout."""
     return Path(out_dir) / protocol / variant_name / (Path(corpus_file).stem + ".litmus")
+
+
+def _describe(scenario, variant) -> str:
+    """The scenario in the variant family's own words (older ``describe`` takes none)."""
+    try:
+        return scenario.describe(variant)
+    except TypeError:
+        return scenario.describe()
 
 
 def _family(variant: type) -> str:

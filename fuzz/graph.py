@@ -317,7 +317,9 @@ def graph_replayed(graph, r, corpus_file, many: bool) -> None:
     violation = None if is_race else r.violation
     race = r.race if violation is None else None
     out = graph_path_for(graph, f"{entry.variant_name}-{Path(corpus_file).stem}", many)
-    graph_counterexample(out, r.execution, entry.variant_name, entry.scenario.describe(), violation, race)
+    from .export_litmus import _describe
+    graph_counterexample(out, r.execution, entry.variant_name, _describe(entry.scenario, r.variant),
+                         violation, race)
 
 
 def add_counterexample_arguments(p) -> None:
