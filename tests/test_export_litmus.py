@@ -215,3 +215,18 @@ def test_command_bad_file_is_one_line(tmp_path):
     assert r.returncode == 2
     assert r.stderr.startswith(f"vmafuzz: {bad}: line 1 column 2: invalid JSON")
     assert len(r.stderr.splitlines()) == 1 and "Traceback" not in r.stderr
+
+
+def test_explore_litmus_option_writes_the_shipped_export(tmp_path):
+    """The explorer's shortest counterexample is the shipped corpus trace: same test."""
+    out = tmp_path / "a.litmus"
+    r = _vmafuzz("explore", "A-no-wmb", "--no-trace", "--litmus", str(out))
+    assert r.returncode == 1, r.stderr
+    src = next(p for p in CORPUS_FILES if p.parent.name == "A-no-wmb")
+    shipped = _export_of(src)
+
+    def body(text):
+        return text.split("*)", 1)[1]
+
+    assert body(out.read_text()) == body(shipped.read_text())
+    assert body(fixed_path(out).read_text()) == body(fixed_path(shipped).read_text())
