@@ -712,7 +712,7 @@ def flags(g: Graph) -> frozenset[str]:
     if unmatched_unlocks:
         out.add("unmatched-rcu-unlock")
     if b.Srcu_lock or b.Srcu_unlock:
-        srcu = _srcu_rscs(b, m.data)
+        srcu = _srcu_rscs(g)
         matched_l = matched_u = 0
         for lk, un in srcu:
             matched_l |= 1 << lk
@@ -792,28 +792,37 @@ def _rcu_rscs(g: Graph) -> tuple[list[tuple[int, int | None]], bool, bool]:
     return pairs, any(un is None for _, un in pairs), unmatched_unlock
 
 
-def _srcu_rscs(b: _Base, data: list[int]) -> list[tuple[int, int]]:
+def _srcu_rscs(g: Graph) -> list[tuple[int, int]]:
     """srcu-rscs = ([Srcu-lock] ; carry-srcu-data ; data ; [Srcu-unlock]) & loc, with
     carry-srcu-data = (data ; [~Srcu-unlock] ; rf)*: the index a srcu_read_lock()
     returned reaches srcu_read_unlock()'s value through data and stores and loads."""
-    g = b.g
+    ev = g.events
+    locks = [e.eid for e in ev if e.kind == "R" and SRCU_LOCK in e.tags]
+    if not locks:
+        return []
+    data: dict[int, list[int]] = {}        # load -> the events whose value depends on it
+    for e in ev:
+        for r in e.data:
+            data.setdefault(r, []).append(e.eid)
+    readers: dict[int, list[int]] = {}     # store -> the loads that read it
+    for r, w in g.rf.items():
+        readers.setdefault(w, []).append(r)
     out = []
-    for lk in bits(b.Srcu_lock):
-        same_loc = b.loc_mask[g.events[lk].loc]
-        seen = frontier = 1 << lk
-        unlocks = 0
-        while frontier:
-            stores = 0
-            for e in bits(frontier):
-                stores |= data[e]
-            unlocks |= stores & b.Srcu_unlock & same_loc
-            reads = 0
-            for w in bits(stores & ~b.Srcu_unlock):
-                reads |= b.rf[w]
-            frontier = reads & ~seen
-            seen |= frontier
-        out.extend((lk, un) for un in bits(unlocks))
-    return out
+    for lk in locks:
+        loc = ev[lk].loc
+        seen = {lk}
+        todo = [lk]
+        while todo:
+            for y in data.get(todo.pop(), ()):
+                if SRCU_UNLOCK in ev[y].tags:
+                    if ev[y].loc == loc:
+                        out.append((lk, y))
+                    continue                   # [~Srcu-unlock]: the chain stops there
+                for r in readers.get(y, ()):
+                    if r not in seen:
+                        seen.add(r)
+                        todo.append(r)
+    return sorted(set(out))
 
 
 def _rcu(m: _Model) -> bool:
@@ -827,7 +836,7 @@ def _rcu(m: _Model) -> bool:
         return True            # rcu-order needs a grace period
     g = b.g
     rcu_pairs = _rcu_rscs(g)[0] if b.fence_of.get("rcu-lock") else []
-    srcu_pairs = _srcu_rscs(b, m.data) if b.Srcu_lock else []
+    srcu_pairs = _srcu_rscs(g) if b.Srcu_lock else []
     if not rcu_pairs and not srcu_pairs:
         return True            # and a critical section
     size = n
@@ -923,15 +932,19 @@ def check_extension(g: Graph, new: list[int], cache: dict | None = None) -> str 
     by a path of base edges (po, rf, co, fr). So a new violation is a cycle through a
     new event, and every event on it is both reachable from and reaching the new
     events along base edges. Checking the subgraph induced by those events is
-    therefore exact, and usually far smaller. Two cases use the whole graph: RCU and
-    SRCU (rcu-rscsi and srcu-rscsi run against po, and srcu-rscs follows data) when
-    there is a grace period, and atomicity, which is not a cycle condition.
+    therefore exact, and usually far smaller. With a grace period, rcu-rscsi and
+    srcu-rscsi (from an unlock back to its lock) count as edges too, and an RCU lock
+    and its unlock are kept together, so that the subgraph pairs its critical sections
+    as the whole graph does. Atomicity is not a cycle condition: it is checked on the
+    new RMW writes directly.
     """
     ev = g.events
     n = len(ev)
+    has_gp = False
     for e in ev:
         if e.kind == "F" and ("sync-rcu" in e.tags or SYNC_SRCU in e.tags):
-            return check(g)
+            has_gp = True
+            break
     for e in new:
         w = ev[e]
         if w.rmw is not None and w.rmw in g.rf:
@@ -951,6 +964,7 @@ def check_extension(g: Graph, new: list[int], cache: dict | None = None) -> str 
         for e in evs:
             pred[e] |= acc
             acc |= 1 << e
+    succ_po = list(succ)
     co_later: dict[int, int] = {}
     co_earlier: dict[int, int] = {}
     for ws in g.co.values():
@@ -973,6 +987,27 @@ def check_extension(g: Graph, new: list[int], cache: dict | None = None) -> str 
         for x in bits(later):
             pred[x] |= 1 << r
 
+    # With a grace period, rcu-rscsi and srcu-rscsi run from an unlock back to its
+    # lock: they are edges too, so that a cycle through them stays in the subgraph
+    # (srcu-rscs's data chain runs along po and rf, so it is kept with its ends).
+    partner: dict[int, int] = {}
+    if has_gp:
+        for lk, un in _rcu_rscs(g)[0]:
+            if un is not None:
+                partner[lk] = un
+                partner[un] = lk
+                succ[un] |= 1 << lk
+                pred[lk] |= 1 << un
+            else:
+                # an open section ends at a virtual unlock after the thread's last
+                # event: every event po-after the lock reaches the lock through it
+                for e in bits(succ_po[lk]):
+                    succ[e] |= 1 << lk
+                    pred[lk] |= 1 << e
+        for lk, un in _srcu_rscs(g):
+            succ[un] |= 1 << lk
+            pred[lk] |= 1 << un
+
     def closure(start: int, adj: list[int]) -> int:
         seen = start
         todo = start
@@ -988,6 +1023,13 @@ def check_extension(g: Graph, new: list[int], cache: dict | None = None) -> str 
     for e in new:
         newmask |= 1 << e
     keep = (closure(newmask, succ) & closure(newmask, pred)) | newmask
+    # An RCU lock and its unlock are kept together: with only one of them, the
+    # subgraph would match another pair, or end the section at a virtual unlock.
+    if partner:
+        for e in bits(keep):
+            p = partner.get(e)
+            if p is not None:
+                keep |= 1 << p
     # fr is derived from rf and co: a kept read needs the store it read.
     for r in bits(keep):
         w = g.rf.get(r)
