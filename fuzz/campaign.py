@@ -87,7 +87,7 @@ def run(args) -> int:
         mismatches += not ok
         rows.append((variant, result, ok, corpus_file if new else None))
         if args.json:
-            obj = result_json(result, corpus_file, race_file=race_file)
+            obj = result_json(result, corpus_file, race_file=race_file, variant=variant)
             obj.update(expected=variant.expected, matches=ok)
             print(json.dumps(obj))
             sys.stdout.flush()

@@ -44,12 +44,12 @@ from hypothesis import HealthCheck, Phase, Verbosity, event, seed as hyp_seed, s
 from hypothesis import strategies as st
 from hypothesis.database import DirectoryBasedExampleDatabase
 from hypothesis.errors import HypothesisException
-from hypothesis.stateful import (RuleBasedStateMachine, invariant, precondition, rule,
+from hypothesis.stateful import (RuleBasedStateMachine, initialize, invariant, precondition, rule,
                                  run_state_machine_as_test)
 
 from models.engine import Execution
 from models.protocol import Observation
-from models.scenario import Scenario, World, build
+from models.scenario import Scenario, ScenarioError, World, build, count
 
 from .minimize import minimize, minimize_race
 from .oracle import DataRace, Oracle, Violation, lookup_finished
@@ -108,6 +108,7 @@ class Failure:
     execution: Execution
     steps: int
     stale: int          # rf/co decisions that did not take the newest option
+    world: World | None = attrs.field(default=None, eq=False)   # its scenario, when drawn
 
     def rank(self) -> tuple:
         return (self.steps, self.stale, sum(d.index for d in self.execution.path))
@@ -120,6 +121,7 @@ class RaceFound:
     race: DataRace
     execution: Execution
     steps: int
+    world: World | None = attrs.field(default=None, eq=False)
 
 
 @attrs.define
@@ -140,13 +142,13 @@ class Recorder:
     races: int = 0                 # examples that raced
     first_race_seconds: float | None = None
 
-    def raced(self, race: DataRace, ex: Execution) -> None:
+    def raced(self, race: DataRace, ex: Execution, world: World | None = None) -> None:
         self.races += 1
         if self.first_race_seconds is None:
             self.first_race_seconds = time.perf_counter() - self.started
         if self.race is None or ex.steps < self.race.steps:
             # the run goes on stepping ``ex``: keep a copy of it as it is now
-            self.race = RaceFound(race, ex.fork(), ex.steps)
+            self.race = RaceFound(race, ex.fork(), ex.steps, world)
 
     def found(self, f: Failure) -> None:
         self.failures += 1
@@ -170,15 +172,61 @@ class _Drawn:
         return self.index
 
 
+@attrs.frozen(slots=True)
+class Sizes:
+    """Scenario sizes ``run`` draws as part of each example when the user fixes
+    none: every option in ``upto`` that is larger than in ``base`` is drawn
+    between the two (Hypothesis shrinks it toward ``base``)."""
+
+    base: Scenario
+    upto: Scenario
+
+    @property
+    def drawn(self) -> tuple:
+        return tuple(a.name for a in attrs.fields(Scenario)
+                     if getattr(self.upto, a.name) != getattr(self.base, a.name))
+
+    @classmethod
+    def around(cls, variant: type, base: Scenario) -> "Sizes":
+        """Two more writer cycles, one more VMA and reader (those the family
+        grows), within the scenario bounds."""
+        upto = base
+        for opt in variant.grows:
+            if opt not in variant.scenario_options:
+                continue
+            try:
+                upto = attrs.evolve(upto, **{opt: getattr(upto, opt) + (2 if opt == "cycles" else 1)})
+            except ScenarioError:
+                pass
+        return cls(base, upto)
+
+
+class _World:
+    """A built scenario with what every example on it shares (one per scenario)."""
+
+    def __init__(self, world: World, data_races):
+        self.world = world
+        self.oracle = Oracle(world, data_races)
+        self.check_cache: dict = {}     # memory verdicts, shared by every example
+        self.writers = frozenset(world.writers)
+        self.readers = frozenset(world.readers)
+
+
 def machine_for(world: World, recorder: Recorder, max_steps: int = DEFAULT_MAX_STEPS,
-                max_burst: int = DEFAULT_BURST, data_races=None) -> type[RuleBasedStateMachine]:
+                max_burst: int = DEFAULT_BURST, data_races=None,
+                sizes: Sizes | None = None) -> type[RuleBasedStateMachine]:
     """A state machine class for one built scenario. Every example builds a fresh
-    ``Execution`` of ``world.threads``."""
-    oracle = Oracle(world, data_races)
-    check_cache: dict = {}     # memory verdicts, shared by every example of this machine
+    ``Execution`` of ``world.threads``. With ``sizes``, each example first draws
+    its scenario (``world`` is then the largest, ``sizes.upto``)."""
+    built: dict = {}
+
+    def world_for(sc: Scenario) -> _World:
+        if sc not in built:
+            built[sc] = _World(world if sc == world.scenario else build(world.variant, sc), data_races)
+        return built[sc]
+
+    fixed = world_for(world.scenario) if sizes is None else None
     names = [spec.name for spec in world.threads]
-    writers = frozenset(world.writers)
-    readers = frozenset(world.readers)
 
     class VMAFuzz(RuleBasedStateMachine):
         def __init__(self):
@@ -187,7 +235,16 @@ def machine_for(world: World, recorder: Recorder, max_steps: int = DEFAULT_MAX_S
                     and time.perf_counter() > recorder.deadline:
                 raise _BudgetSpent()
             recorder.examples += 1
-            self.ex = Execution(world.threads, check_cache)
+            self.w = None
+            self.ex = None
+            self.violation = None
+            if fixed is not None:
+                self.begin(fixed)
+
+        def begin(self, w: _World) -> None:
+            self.w = w
+            self.ex = Execution(w.world.threads, w.check_cache)
+            readers = w.readers
             self.seen_ghosts = 0
             self.violation: Violation | None = None
             self.raced = False
@@ -196,11 +253,13 @@ def machine_for(world: World, recorder: Recorder, max_steps: int = DEFAULT_MAX_S
             self.writer_steps_in_lookup = 0
 
         def can_step(self, tid: int) -> bool:
-            return self.violation is None and self.ex.steps < max_steps \
-                and tid in self.ex.runnable()
+            return self.ex is not None and self.violation is None and self.ex.steps < max_steps \
+                and tid < len(self.ex.threads) and tid in self.ex.runnable()
 
         def run_thread(self, tid: int, burst: int, data) -> None:
             ex = self.ex
+            w = self.w
+            oracle, writers, readers = w.oracle, w.writers, w.readers
             for _ in range(burst):
                 ready = ex.runnable()
                 if tid not in ready or ex.steps >= max_steps:
@@ -238,16 +297,16 @@ def machine_for(world: World, recorder: Recorder, max_steps: int = DEFAULT_MAX_S
                         r = oracle.race(ex)
                         if r is not None:
                             self.raced = True
-                            recorder.raced(r, ex)
+                            recorder.raced(r, ex, w.world)
                     v = oracle.check(ex)
                     if v is not None:
                         self.violation = v
-                        recorder.found(Failure(v, ex, ex.steps, self.stale))
+                        recorder.found(Failure(v, ex, ex.steps, self.stale, w.world))
                         return
                 self.seen_ghosts = len(ex.ghosts)
 
-        @precondition(lambda self: self.violation is not None or self.ex.steps >= max_steps
-                      or not self.ex.runnable())
+        @precondition(lambda self: self.ex is not None and (
+            self.violation is not None or self.ex.steps >= max_steps or not self.ex.runnable()))
         @rule()
         def idle(self):
             """Nothing can step (finished, blocked or out of steps): a no-op, so
@@ -259,6 +318,8 @@ def machine_for(world: World, recorder: Recorder, max_steps: int = DEFAULT_MAX_S
                 raise IntactVMAViolated(self.violation, self.ex.steps)
 
         def teardown(self):
+            if self.ex is None:
+                return
             target(float(self.stale), label="stale reads")
             target(float(self.writer_steps_in_lookup), label="writer steps while a lookup is open")
             if self.raced:
@@ -281,6 +342,18 @@ def machine_for(world: World, recorder: Recorder, max_steps: int = DEFAULT_MAX_S
 
     for tid in range(len(world.threads)):
         setattr(VMAFuzz, f"step_{names[tid]}", make_rule(tid))
+    if sizes is not None:
+        lo, hi = sizes.base, sizes.upto
+
+        @initialize(data=st.data())
+        def scenario_size(self, data):
+            """The example's scenario: each drawn option between its base and upto."""
+            sc = lo
+            for opt in sizes.drawn:
+                sc = attrs.evolve(sc, **{opt: data.draw(st.integers(getattr(lo, opt), getattr(hi, opt)),
+                                                        label=opt)})
+            self.begin(world_for(sc))
+        VMAFuzz.scenario_size = scenario_size
     VMAFuzz.__name__ = VMAFuzz.__qualname__ = f"VMAFuzz_{world.variant.name}".replace("-", "_")
     return VMAFuzz
 
@@ -302,10 +375,28 @@ class FuzzResult:
     race: RaceFound | None = None   # the shortest data race seen (shrunk)
     races: int = 0                  # examples that raced
     seconds_to_first_race: float | None = None
+    sizes: Sizes | None = None      # the scenarios drawn from, when the user fixed none
 
     @property
     def shrunk_steps(self) -> int | None:
         return self.failure.steps if self.failure is not None else None
+
+    def bound(self, variant: type | None = None) -> str:
+        """What a verdict covers, in words: the search and the scenario(s)."""
+        if self.sizes is not None:
+            drawn = ", ".join(self.sizes.drawn)
+            where = (f"scenarios drawn ({drawn}) from {self.sizes.base.describe(variant)} "
+                     f"up to {self.sizes.upto.describe(variant)}")
+        else:
+            where = f"scenario {self.scenario.describe(variant)}"
+        return f"fuzzed: {count(self.examples, 'example')}, {count(self.lookups, 'lookup')} checked, {where}"
+
+    def bound_json(self, variant: type | None = None) -> dict:
+        return {"search": "fuzzed", "examples": self.examples, "lookups": self.lookups,
+                "scenario": (self.sizes.base if self.sizes else self.scenario).to_json(),
+                "upto": self.sizes.upto.to_json() if self.sizes else None,
+                "drawn": list(self.sizes.drawn) if self.sizes else [],
+                "text": self.bound(variant)}
 
 
 def sc_run(world: World) -> Execution:
@@ -334,7 +425,7 @@ def fuzz(variant: type, scenario: Scenario, *, max_examples: int = 2000,
          seconds: float | None = None, seed: int | None = None, max_steps: int | None = None,
          max_burst: int = DEFAULT_BURST, profile: str = PROFILE_DEV,
          database: str | None = None, recorder: Recorder | None = None,
-         shrink: bool = True, data_races=None) -> FuzzResult:
+         shrink: bool = True, data_races=None, sizes: Sizes | None = None) -> FuzzResult:
     """Fuzz one variant on one scenario until a violation (then shrink) or the
     budget (``max_examples`` test cases, or ``seconds``) is spent.
 
@@ -342,8 +433,9 @@ def fuzz(variant: type, scenario: Scenario, *, max_examples: int = 2000,
     ``shrink=False`` stops at the first failure (CI checks only ask "caught?").
     KeyboardInterrupt is not swallowed: the caller reads ``recorder`` for what
     was found (see run_cmd). ``data_races``: the race finder (default: the
-    model's; tests pass their own)."""
-    world = build(variant, scenario)
+    model's; tests pass their own). ``sizes``: draw each example's scenario
+    between ``sizes.base`` and ``sizes.upto`` (``scenario`` is then the base)."""
+    world = build(variant, scenario if sizes is None else sizes.upto)
     sc_steps = sc_length(world)
     if max_steps is None:
         # Weak runs can take a few more steps than the SC run (a lookup that
@@ -356,7 +448,8 @@ def fuzz(variant: type, scenario: Scenario, *, max_examples: int = 2000,
     rec = recorder if recorder is not None else Recorder()
     rec.started = time.perf_counter()
     rec.deadline = rec.started + seconds if seconds is not None else None
-    cls = machine_for(world, rec, max_steps=max_steps, max_burst=max_burst, data_races=data_races)
+    cls = machine_for(world, rec, max_steps=max_steps, max_burst=max_burst, data_races=data_races,
+                      sizes=sizes)
 
     def factory():
         return cls()
@@ -387,19 +480,63 @@ def fuzz(variant: type, scenario: Scenario, *, max_examples: int = 2000,
         # read by the caller even when interrupted
         rec.deadline = None
     best = rec.best
+    if best is not None and shrink and sizes is not None:
+        best = _smaller_scenario(variant, sizes, best, rec, seconds=seconds, seed=seed,
+                                 max_burst=max_burst, profile=profile, data_races=data_races)
+        rec.best = best
     if best is not None and shrink:
         # The model-aware pass counts against --seconds like Hypothesis's own
         # shrinking; without --seconds it has MINIMIZE_SECONDS.
         end = rec.started + seconds if seconds is not None else time.perf_counter() + MINIMIZE_SECONDS
-        best = _minimized(world, best, max(end, time.perf_counter() + 1.0))
+        best = _minimized(best.world or world, best, max(end, time.perf_counter() + 1.0))
         rec.best = best
     if rec.race is not None and shrink:
-        got, ex = minimize_race(world, rec.race.race, rec.race.execution, Oracle(world, data_races))
-        rec.race = RaceFound(got, ex, ex.steps)
+        rw = rec.race.world or world
+        got, ex = minimize_race(rw, rec.race.race, rec.race.execution, Oracle(rw, data_races))
+        rec.race = RaceFound(got, ex, ex.steps, rw)
     elapsed = time.perf_counter() - rec.started
-    return FuzzResult(variant.name, scenario, _verdict(best, rec), best,
+    found = best.world if best is not None else rec.race.world if rec.race is not None else None
+    return FuzzResult(variant.name, found.scenario if found is not None else scenario,
+                      _verdict(best, rec), best,
                       rec.examples, rec.first_example, elapsed, rec.first_seconds, rec.steps,
-                      interrupted, spent, rec.lookups, rec.race, rec.races, rec.first_race_seconds)
+                      interrupted, spent, rec.lookups, rec.race, rec.races, rec.first_race_seconds,
+                      sizes=sizes)
+
+
+# Each smaller scenario the scenario-shrinking pass tries gets this long (or what
+# is left of --seconds, at least a tenth of it).
+SMALLER_SECONDS = 10.0
+
+
+def _smaller_scenario(variant: type, sizes: Sizes, best: Failure, rec: Recorder, *, seconds, seed,
+                      max_burst, profile, data_races) -> Failure:
+    """Shrink a drawn scenario: a failure found on a bigger scenario than
+    ``sizes.base`` is looked for again, with a short fixed-scenario run, on each
+    scenario one size smaller (one option at a time); the smallest that still
+    fails is kept. Hypothesis shrinks the draws too, but rarely across a change
+    of scenario, which renumbers every later choice."""
+    sc = best.world.scenario
+    while True:
+        for opt in sizes.drawn:
+            if getattr(sc, opt) <= getattr(sizes.base, opt):
+                continue
+            smaller = attrs.evolve(sc, **{opt: getattr(sc, opt) - 1})
+            budget = SMALLER_SECONDS
+            if seconds is not None:
+                budget = max(seconds / 10, min(budget, rec.started + seconds - time.perf_counter()))
+            sub = Recorder()
+            r = fuzz(variant, smaller, max_examples=2000, seconds=budget, seed=seed, max_burst=max_burst,
+                     profile=profile, shrink=False, data_races=data_races, recorder=sub)
+            rec.examples += r.examples
+            rec.steps += r.steps
+            rec.lookups += r.lookups
+            if r.failure is not None:
+                f = r.failure
+                best = Failure(f.violation, f.execution, f.steps, f.stale, f.world or build(variant, smaller))
+                sc = smaller
+                break
+        else:
+            return best
 
 
 def _verdict(best: Failure | None, rec: Recorder) -> str:
@@ -415,16 +552,20 @@ def _minimized(world: World, best: Failure, deadline: float) -> Failure:
     if ex.steps >= best.steps:
         return best
     stale = sum(1 for d in ex.path if d.kind != "thread" and d.index)
-    return Failure(v, ex, ex.steps, stale)
+    return Failure(v, ex, ex.steps, stale, world)
 
 
-def result_from_recorder(variant: type, scenario: Scenario, rec: Recorder) -> FuzzResult:
+def result_from_recorder(variant: type, scenario: Scenario, rec: Recorder,
+                         sizes: Sizes | None = None) -> FuzzResult:
     """What an interrupted run had found (Ctrl-C)."""
     best = rec.best
+    if best is not None and best.world is not None:
+        scenario = best.world.scenario
     return FuzzResult(variant.name, scenario, _verdict(best, rec), best,
                       rec.examples, rec.first_example, time.perf_counter() - rec.started,
                       rec.first_seconds, rec.steps, interrupted=True, lookups=rec.lookups,
-                      race=rec.race, races=rec.races, seconds_to_first_race=rec.first_race_seconds)
+                      race=rec.race, races=rec.races, seconds_to_first_race=rec.first_race_seconds,
+                      sizes=sizes)
 
 
 def database_dir(variant: type, scenario: Scenario) -> str:

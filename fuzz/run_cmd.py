@@ -25,9 +25,9 @@ from models.scenario import count
 
 from .cli import UsageError
 from .corpus import CorpusError, as_short_in_corpus, entry_for, save
-from .explore_cmd import add_scenario_arguments, scenario_from, variant_from
+from .explore_cmd import add_scenario_arguments, check_protocol, scenario_fixed, scenario_from, variant_from
 from .graph import add_counterexample_arguments, check_graph_option, counterexample_files
-from .machine import (DEFAULT_BURST, PROFILE_CI, PROFILE_DEV, FuzzResult, Recorder,
+from .machine import (DEFAULT_BURST, PROFILE_CI, PROFILE_DEV, FuzzResult, Recorder, Sizes,
                       database_dir, fuzz, result_from_recorder)
 from .report import add_trace_arguments, race_accesses, render_race, render_trace, render_violation
 
@@ -75,14 +75,15 @@ def check_budget(args) -> None:
         raise UsageError("--burst must be at least 1")
 
 
-def fuzz_args(args, variant, scenario, recorder: Recorder) -> FuzzResult:
+def fuzz_args(args, variant, scenario, recorder: Recorder, sizes: Sizes | None = None) -> FuzzResult:
     profile = PROFILE_CI if args.profile == "ci" else PROFILE_DEV
     # A seeded run skips the example database, which would replay earlier
     # failures first: the same seed then gives the same run.
-    db = database_dir(variant, scenario) if profile == PROFILE_DEV and args.seed is None else None
+    db = database_dir(variant, scenario if sizes is None else sizes.upto) \
+        if profile == PROFILE_DEV and args.seed is None else None
     return fuzz(variant, scenario, max_examples=args.max_examples, seconds=args.seconds,
                 seed=args.seed, max_steps=args.steps, max_burst=args.burst, profile=profile,
-                database=db, recorder=recorder)
+                database=db, recorder=recorder, sizes=sizes)
 
 
 def save_failure(args, variant, result: FuzzResult) -> tuple[str | None, bool]:
@@ -122,17 +123,23 @@ def run(args) -> int:
     scenario = scenario_from(args, variant)
     check_budget(args)
     check_graph_option(args.graph)
+    check_protocol(variant, scenario)
+    # No scenario option given: each example draws its size (a bug that needs a
+    # second writer cycle is found); the result names the range it covers.
+    sizes = None if scenario_fixed(args) else Sizes.around(variant, scenario)
+    if sizes is not None and not sizes.drawn:
+        sizes = None
     rec = Recorder()
     interrupted = False
     try:
-        result = fuzz_args(args, variant, scenario, rec)
+        result = fuzz_args(args, variant, scenario, rec, sizes)
     except KeyboardInterrupt:
         interrupted = True
-        result = result_from_recorder(variant, scenario, rec)
+        result = result_from_recorder(variant, scenario, rec, sizes)
     corpus_file, new = save_failure(args, variant, result)
     race_file, race_new = save_race(args, variant, result)
     if args.json:
-        print(json.dumps(result_json(result, corpus_file, interrupted, race_file)))
+        print(json.dumps(result_json(result, corpus_file, interrupted, race_file, variant)))
     else:
         print_result(variant, result, corpus_file, new, args.no_trace, interrupted, args.columns,
                      race_file, race_new)
@@ -149,7 +156,7 @@ def run(args) -> int:
 
 
 def result_json(result: FuzzResult, corpus_file: str | None, interrupted: bool = False,
-                race_file: str | None = None) -> dict:
+                race_file: str | None = None, variant: type | None = None) -> dict:
     f = result.failure
     r = result.race
     return {
@@ -167,6 +174,7 @@ def result_json(result: FuzzResult, corpus_file: str | None, interrupted: bool =
         "lookups_checked": result.lookups,
         "corpus_file": corpus_file,
         "interrupted": interrupted,
+        "bound": result.bound_json(variant),
         # the data race (also when the runs broke the invariant: then rule names the violation)
         "data_race": None if r is None else {
             "steps": r.steps, "accesses": race_accesses(r.race, r.execution),
@@ -179,6 +187,8 @@ def result_json(result: FuzzResult, corpus_file: str | None, interrupted: bool =
 def print_result(variant, result: FuzzResult, corpus_file, new: bool, no_trace: bool,
                  interrupted: bool, columns: bool = False, race_file=None, race_new=False) -> None:
     head = f"{variant.name} on {result.scenario.describe(variant)}"
+    if result.sizes is not None and result.failure is None and result.race is None:
+        head = f"{variant.name} on {result.sizes.base.describe(variant)} up to {result.sizes.upto.describe(variant)}"
     if interrupted:
         print(f"{head}: interrupted after {count(result.examples, 'example')}, {count(result.steps, 'step')}, "
               f"{result.seconds:.1f} s")
@@ -198,6 +208,7 @@ def print_result(variant, result: FuzzResult, corpus_file, new: bool, no_trace: 
         print(f"{head}: HOLDS over {count(result.examples, 'example')}, {count(result.steps, 'step')}, "
               f"{count(result.lookups, 'lookup')} checked, {result.seconds:.1f} s"
               + (" (--seconds spent)" if result.budget_spent else ""))
+        print(f"  bound: {result.bound(variant)}")
         return
     shrunk = f"not fully shrunk: {f.steps} steps" if interrupted else f"shrunk to {f.steps} steps"
     print(f"{head}: VIOLATED after {count(result.examples_to_first, 'example')} "
