@@ -151,14 +151,15 @@ def _vmafuzz(*args):
                           text=True, timeout=300)
 
 
-@pytest.mark.parametrize("command", [
-    ("replay", "corpus/A/A-no-wmb"),
-    ("explore", "A-no-wmb"),
+@pytest.mark.parametrize("command,status", [
+    (("replay", "corpus/A/A-no-wmb"), 0),      # it reproduces
+    (("explore", "A-no-wmb"), 1),               # a violation
+    (("run", "B-no-rmb", "--seed", "1", "--no-save", "--max-examples", "300"), 1),
 ])
-def test_graph_option_writes_dot(tmp_path, command):
+def test_graph_option_writes_dot(tmp_path, command, status):
     out = tmp_path / "g.dot"
     r = _vmafuzz(*command, "--no-trace", "--graph", str(out))
-    assert r.returncode == 1, r.stderr
+    assert r.returncode == status, r.stderr
     text = out.read_text()
     assert text.startswith("digraph execution {") and 'label="reader0"' in text and "color=red" in text
 
@@ -170,6 +171,14 @@ def test_litmus_graph_option(tmp_path):
     r = _vmafuzz("litmus", str(test), "--graph", str(out))
     assert r.returncode == 0, r.stderr
     assert 'label="P0"' in out.read_text()
+
+
+def test_graph_option_without_counterexample_says_so(tmp_path):
+    out = tmp_path / "g.dot"
+    r = _vmafuzz("explore", "B", "--graph", str(out), "--no-trace")
+    assert r.returncode == 0, r.stderr
+    assert not out.exists()
+    assert r.stderr == f"vmafuzz: no counterexample: {out} not written\n"
 
 
 def test_graph_option_bad_suffix_is_one_line(tmp_path):
