@@ -516,13 +516,16 @@ class _Model:
         return acyclic(self.pb)
 
     # (* RCU *)
-    def rcu(self) -> bool:
+    def rcu(self, need_fence: bool = False) -> bool:
         """irreflexive rb as rcu (tests/litmus/rcu-gp-reader; srcu-gp-reader,
         srcu-gp-reader-other-struct, srcu-rcu-nested-order in tests/data/model). Sets
-        ``rcu_fence`` and ``rb`` (None without a grace period and a critical section)."""
+        ``rcu_fence`` and ``rb`` (None without a grace period, or without a critical
+        section unless ``need_fence``: grace periods alone never break rcu, but their
+        rcu-fence, e.g. two grace periods joined by rcu-link, is part of the plain-access
+        section's ``fence``: SB+plainsync-rcus in tests/herd/lkmm)."""
         self.rcu_fence = self.rb = None
         self.pb_star = None
-        return _rcu(self)
+        return _rcu(self, need_fence)
 
     # (* Plain accesses and data races *)
     def plain(self) -> None:
@@ -657,6 +660,8 @@ def _model_checked(g: Graph, full: bool) -> tuple[str | None, _Model]:
     if not m.rcu():
         return "rcu", m
     if m.b.Plain and (full or _pre_race_in_com(m.b)):
+        if m.rcu_fence is None and (m.b.Sync_rcu | m.b.Sync_srcu) and not m.rcu(need_fence=True):
+            return "rcu", m
         m.plain()
         if not m.plain_coherence():
             return "plain-coherence", m
@@ -825,7 +830,7 @@ def _srcu_rscs(g: Graph) -> list[tuple[int, int]]:
     return sorted(set(out))
 
 
-def _rcu(m: _Model) -> bool:
+def _rcu(m: _Model, need_fence: bool = False) -> bool:
     """irreflexive rb as rcu. Open RCU read-side critical sections end at a virtual
     unlock after the thread's last event, which is exactly where the unlock would
     be if it came next (an execution grows, and so would its critical section)."""
@@ -837,7 +842,7 @@ def _rcu(m: _Model) -> bool:
     g = b.g
     rcu_pairs = _rcu_rscs(g)[0] if b.fence_of.get("rcu-lock") else []
     srcu_pairs = _srcu_rscs(g) if b.Srcu_lock else []
-    if not rcu_pairs and not srcu_pairs:
+    if not rcu_pairs and not srcu_pairs and not need_fence:
         return True            # and a critical section
     size = n
     virtual_po: list[tuple[int, int]] = []
