@@ -104,4 +104,21 @@ def user_error(exc: BaseException) -> str:
         return f"the model cannot run: {exc}"
     else:
         msg = f"{type(cause).__name__}{thread}: {cause}"
+    if where is None:
+        where = _class_of(msg)
     return f"{where[0]}:{where[1]}: {msg}" if where else msg
+
+
+def _class_of(msg: str) -> tuple[str, int] | None:
+    """(file, line) of the user's protocol class a message names first."""
+    import inspect
+    for name, mod in reversed(list(sys.modules.items())):     # the file loaded last first
+        if not name.startswith("vmafuzz_user_"):
+            continue
+        for obj in vars(mod).values():
+            if isinstance(obj, type) and obj.__module__ == name and msg.startswith(f"{getattr(obj, 'name', '')}:"):
+                try:
+                    return mod.__file__, inspect.getsourcelines(obj)[1]
+                except (OSError, TypeError):
+                    return None
+    return None

@@ -396,6 +396,8 @@ def replay(entry: Entry, variant: type, data_races=None) -> Replayed:
             reason = (f"the run {how} after {ex.steps} steps with "
                       f"{len(entry.decisions) - chooser.pos} recorded decisions unused")
     except (ReplayDivergence, ModelError) as exc:
+        if exc.__cause__ is not None:
+            raise               # the protocol's own code raised: not a divergence (exit 2)
         reason = f"diverged at step {ex.steps + 1}: {exc}"
     if not reason:
         if violation is None:
@@ -424,6 +426,8 @@ def _replay_race(entry: Entry, variant: type, oracle: Oracle, ex: Execution, cho
             reason = (f"the run ended after {ex.steps} steps with "
                       f"{len(entry.decisions) - chooser.pos} recorded decisions unused")
     except (ReplayDivergence, ModelError) as exc:
+        if exc.__cause__ is not None:
+            raise               # the protocol's own code raised: not a divergence (exit 2)
         reason = f"diverged at step {ex.steps + 1}: {exc}"
     if not reason:
         violation = oracle.check(ex)

@@ -460,7 +460,8 @@ def fuzz(variant: type, scenario: Scenario, *, max_examples: int = 2000,
     run_settings = settings(settings.get_profile(profile), max_examples=max_examples,
                             stateful_step_count=rule_calls, database=db,
                             phases=(Phase.explicit, Phase.reuse, Phase.generate, Phase.target)
-                            + ((Phase.shrink,) if shrink else ()))
+                            # drawn scenarios: shrunk below, on the smallest failing scenario
+                            + ((Phase.shrink,) if shrink and sizes is None else ()))
     interrupted = spent = False
     try:
         run_state_machine_as_test(factory, settings=run_settings)
@@ -480,11 +481,22 @@ def fuzz(variant: type, scenario: Scenario, *, max_examples: int = 2000,
         # read by the caller even when interrupted
         rec.deadline = None
     best = rec.best
+    minimized = False
     if best is not None and shrink and sizes is not None:
+        # The smallest scenario that still fails, then the usual shrinking on it.
         best = _smaller_scenario(variant, sizes, best, rec, seconds=seconds, seed=seed,
                                  max_burst=max_burst, profile=profile, data_races=data_races)
+        left = None if seconds is None else max(1.0, rec.started + seconds - time.perf_counter())
+        r = fuzz(variant, best.world.scenario, max_examples=max_examples, seconds=left, seed=seed,
+                 max_burst=max_burst, profile=profile, data_races=data_races, recorder=Recorder())
+        rec.examples += r.examples
+        rec.steps += r.steps
+        rec.lookups += r.lookups
+        if r.failure is not None and r.failure.steps <= best.steps:
+            best = attrs.evolve(r.failure, world=r.failure.world or best.world)
+            minimized = True
         rec.best = best
-    if best is not None and shrink:
+    if best is not None and shrink and not minimized:
         # The model-aware pass counts against --seconds like Hypothesis's own
         # shrinking; without --seconds it has MINIMIZE_SECONDS.
         end = rec.started + seconds if seconds is not None else time.perf_counter() + MINIMIZE_SECONDS
@@ -505,7 +517,7 @@ def fuzz(variant: type, scenario: Scenario, *, max_examples: int = 2000,
 
 # Each smaller scenario the scenario-shrinking pass tries gets this long (or what
 # is left of --seconds, at least a tenth of it).
-SMALLER_SECONDS = 10.0
+SMALLER_SECONDS = 5.0
 
 
 def _smaller_scenario(variant: type, sizes: Sizes, best: Failure, rec: Recorder, *, seconds, seed,
@@ -525,7 +537,7 @@ def _smaller_scenario(variant: type, sizes: Sizes, best: Failure, rec: Recorder,
             if seconds is not None:
                 budget = max(seconds / 10, min(budget, rec.started + seconds - time.perf_counter()))
             sub = Recorder()
-            r = fuzz(variant, smaller, max_examples=2000, seconds=budget, seed=seed, max_burst=max_burst,
+            r = fuzz(variant, smaller, max_examples=1000, seconds=budget, seed=seed, max_burst=max_burst,
                      profile=profile, shrink=False, data_races=data_races, recorder=sub)
             rec.examples += r.examples
             rec.steps += r.steps
