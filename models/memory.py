@@ -701,7 +701,7 @@ def flags(g: Graph) -> frozenset[str]:
     ``data-race`` (linux-kernel.cat), ``mixed-accesses``, and the bell's RCU and SRCU
     nesting flags (``unmatched-rcu-lock``, ``unmatched-rcu-unlock``,
     ``unmatched-srcu-lock``, ``unmatched-srcu-unlock``, ``multiple-srcu-matches``,
-    ``srcu-bad-value-match``, ``invalid-sleep``)."""
+    ``srcu-bad-value-match``, ``invalid-sleep``), and lock.cat's ``unmatched-unlock``."""
     verdict, m = _model_checked(g, full=True)
     out = set()
     if verdict is not None:
@@ -735,6 +735,20 @@ def flags(g: Graph) -> frozenset[str]:
         # different-values(srcu-rscs)
         if any(g.events[lk].value != g.events[un].value for lk, un in srcu):
             out.add("srcu-bad-value-match")
+    # lock.cat: critical = ([LKW] ; po-loc ; [UL]) \ (po-loc ; [LKW | UL] ; po-loc);
+    # UL \ range(critical): an unlock whose po-previous lock operation on its lock is
+    # not a lock acquisition (unlock-without-lock in tests/herd/lkmm)
+    if b.UL:
+        for evs in g.threads:
+            last: dict = {}
+            for e in evs:
+                x = g.events[e]
+                if UL in x.tags:
+                    if last.get(x.loc) != LKW:
+                        out.add("unmatched-unlock")
+                    last[x.loc] = UL
+                elif LKW in x.tags:
+                    last[x.loc] = LKW
     # rcu-rscs & (po ; [Sync-srcu] ; po): synchronize_srcu() inside an RCU critical section
     for lk, un in pairs:
         if un is not None and b.po[lk] & b.Sync_srcu & b.pre[un]:
