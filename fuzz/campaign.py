@@ -25,6 +25,8 @@ import json
 import sys
 import time
 
+import attrs
+
 from models.variants import SHIPPED
 
 from .explore_cmd import add_scenario_arguments, scenario_from, variant_from
@@ -48,7 +50,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
-    check_budget(args)
+    budget = check_budget(args)
     variants = [variant_from(n) for n in args.variants] or list(SHIPPED)
     scenarios = [scenario_from(args, v) for v in variants]      # bad options: exit 2 before any run
     live = sys.stdout.isatty() and not args.json
@@ -67,21 +69,20 @@ def run(args) -> int:
         # one-cycle variant's budget is unchanged. A violated variant stops at its first
         # failure, so the larger budget is only spent when something escapes.
         factor = (scenario.cycles * scenario.writers) ** 2
-        budget = argparse.Namespace(**vars(args))
-        budget.max_examples = args.max_examples * factor
-        budget.seconds = args.seconds * factor if args.seconds else None
+        grown = attrs.evolve(budget, max_examples=budget.max_examples * factor,
+                             seconds=budget.seconds * factor if budget.seconds else None)
         try:
-            result = fuzz_args(budget, variant, scenario, rec)
+            result = fuzz_args(grown, variant, scenario, rec)
         except KeyboardInterrupt:
             from .machine import result_from_recorder
             result = result_from_recorder(variant, scenario, rec)
-            save_failure(args, variant, result)
+            save_failure(budget, variant, result)
             if live:
                 sys.stdout.write("\n")
             _table(rows)
             raise
-        corpus_file, new = save_failure(args, variant, result)
-        race_file, race_new = save_race(args, variant, result)
+        corpus_file, new = save_failure(budget, variant, result)
+        race_file, race_new = save_race(budget, variant, result)
         new = new or race_new
         ok = matches_expected(variant.expected, result.verdict, result.race is not None)
         mismatches += not ok
@@ -116,6 +117,8 @@ def _table(rows) -> None:
         rule = r.failure.violation.rule if r.failure else ""
         if r.race is not None:
             rule = f"{rule} + {DATA_RACE}" if rule else DATA_RACE
+        if r.verdict == "holds":
+            rule = r.bound(variant)          # a holds names what it covers
         mark = "" if ok else "   <-- NOT AS EXPECTED"
         n = r.examples_to_first if r.examples_to_first is not None else r.examples
         print(f"{variant.name:<22} {variant.expected:<9} {r.verdict:<9} {n:>8} {first:>8} "

@@ -31,7 +31,6 @@ docs/pytest.md is the user's guide.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import hashlib
 import io
@@ -51,7 +50,7 @@ from models.variants import BY_NAME, VariantError, resolve
 
 from .machine import DEFAULT_BURST, PROFILE_CI, PROFILE_DEV, FuzzResult, fuzz, register_profiles
 from .oracle import matches_expected
-from .run_cmd import DEFAULT_MAX_EXAMPLES, print_result, save_failure, save_race
+from .run_cmd import DEFAULT_MAX_EXAMPLES, Budget, print_result, save_failure, save_race
 
 # The seed of a derandomized run (profile vmafuzz-ci): fixed, so CI sees the same
 # examples on every run and a red CI is repeated by the command line it prints.
@@ -200,7 +199,7 @@ def failure_report(request: pytest.FixtureRequest, p: Plan, result: FuzzResult) 
     """`vmafuzz run`'s own report (run_cmd.print_result), with the corpus file it
     saved, then what was expected and how to repeat it."""
     corpus = Path(_corpus_dir(request))
-    saved = argparse.Namespace(no_save=False, corpus=str(corpus))
+    saved = Budget(corpus=str(corpus))
     corpus_file, new = save_failure(saved, p.variant, result)
     race_file, race_new = save_race(saved, p.variant, result)
     out = io.StringIO()

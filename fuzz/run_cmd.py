@@ -19,6 +19,7 @@ import math
 import sys
 from pathlib import Path
 
+import attrs
 from hypothesis import __version__ as hypothesis_version
 
 from models.scenario import count
@@ -64,54 +65,78 @@ def add_fuzz_arguments(p: argparse.ArgumentParser, max_examples: int = DEFAULT_M
     g.add_argument("--no-save", action="store_true", help="do not save failures to the corpus")
 
 
-def check_budget(args) -> None:
-    if args.max_examples < 1:
-        raise UsageError("--max-examples must be at least 1")
-    if args.seconds is not None and not (0 < args.seconds < math.inf):
-        raise UsageError(f"--seconds must be a positive number, not {args.seconds}")
-    if args.steps is not None and args.steps < 1:
-        raise UsageError("--steps must be at least 1")
-    if args.burst < 1:
-        raise UsageError("--burst must be at least 1")
+@attrs.frozen(slots=True)
+class Budget:
+    """A fuzz run's budget and where it saves its findings: the plain values the
+    commands below the CLI take (``Budget.from_args`` is the only place that
+    reads the command line)."""
+
+    max_examples: int = DEFAULT_MAX_EXAMPLES
+    seconds: float | None = None
+    seed: int | None = None
+    steps: int | None = None
+    burst: int = DEFAULT_BURST
+    profile: str = "dev"            # "dev" or "ci"
+    corpus: str = "corpus"
+    save: bool = True
+
+    def __attrs_post_init__(self):
+        if self.max_examples < 1:
+            raise UsageError("--max-examples must be at least 1")
+        if self.seconds is not None and not (0 < self.seconds < math.inf):
+            raise UsageError(f"--seconds must be a positive number, not {self.seconds}")
+        if self.steps is not None and self.steps < 1:
+            raise UsageError("--steps must be at least 1")
+        if self.burst < 1:
+            raise UsageError("--burst must be at least 1")
+
+    @classmethod
+    def from_args(cls, args) -> "Budget":
+        return cls(args.max_examples, args.seconds, args.seed, args.steps, args.burst, args.profile,
+                   args.corpus, not args.no_save)
 
 
-def fuzz_args(args, variant, scenario, recorder: Recorder, sizes: Sizes | None = None) -> FuzzResult:
-    profile = PROFILE_CI if args.profile == "ci" else PROFILE_DEV
+def check_budget(args) -> Budget:
+    return Budget.from_args(args)
+
+
+def fuzz_args(budget: Budget, variant, scenario, recorder: Recorder, sizes: Sizes | None = None) -> FuzzResult:
+    profile = PROFILE_CI if budget.profile == "ci" else PROFILE_DEV
     # A seeded run skips the example database, which would replay earlier
     # failures first: the same seed then gives the same run.
     db = database_dir(variant, scenario if sizes is None else sizes.upto) \
-        if profile == PROFILE_DEV and args.seed is None else None
-    return fuzz(variant, scenario, max_examples=args.max_examples, seconds=args.seconds,
-                seed=args.seed, max_steps=args.steps, max_burst=args.burst, profile=profile,
+        if profile == PROFILE_DEV and budget.seed is None else None
+    return fuzz(variant, scenario, max_examples=budget.max_examples, seconds=budget.seconds,
+                seed=budget.seed, max_steps=budget.steps, max_burst=budget.burst, profile=profile,
                 database=db, recorder=recorder, sizes=sizes)
 
 
-def save_failure(args, variant, result: FuzzResult) -> tuple[str | None, bool]:
+def save_failure(budget: Budget, variant, result: FuzzResult) -> tuple[str | None, bool]:
     """Save the violation (or, without one, the data race) to the corpus."""
     if result.failure is not None:
-        return _save(args, variant, result, result.failure.violation, result.failure.execution)
+        return _save(budget, variant, result, result.failure.violation, result.failure.execution)
     if result.race is not None:
-        return _save(args, variant, result, result.race.race, result.race.execution)
+        return _save(budget, variant, result, result.race.race, result.race.execution)
     return None, False
 
 
-def save_race(args, variant, result: FuzzResult) -> tuple[str | None, bool]:
+def save_race(budget: Budget, variant, result: FuzzResult) -> tuple[str | None, bool]:
     """Save the data race of a result that also violated (``save_failure`` saved that)."""
     if result.failure is None or result.race is None:
         return None, False
-    return _save(args, variant, result, result.race.race, result.race.execution)
+    return _save(budget, variant, result, result.race.race, result.race.execution)
 
 
-def _save(args, variant, result: FuzzResult, finding, execution) -> tuple[str | None, bool]:
-    if args.no_save:
+def _save(budget: Budget, variant, result: FuzzResult, finding, execution) -> tuple[str | None, bool]:
+    if not budget.save:
         return None, False
     note = f"found by vmafuzz run (hypothesis {hypothesis_version})"
     try:
         entry = entry_for(variant, result.scenario, finding, execution, note)
-        path = as_short_in_corpus(entry, Path(args.corpus), variant.family)
+        path = as_short_in_corpus(entry, Path(budget.corpus), variant.family)
         if path is not None:
             return str(path), False
-        path, new = save(entry, Path(args.corpus), variant.family)
+        path, new = save(entry, Path(budget.corpus), variant.family)
     except (CorpusError, OSError) as exc:
         sys.stderr.write(f"vmafuzz: could not save the counterexample: {exc}\n")
         return None, False
@@ -121,7 +146,7 @@ def _save(args, variant, result: FuzzResult, finding, execution) -> tuple[str | 
 def run(args) -> int:
     variant = variant_from(args.variant)
     scenario = scenario_from(args, variant)
-    check_budget(args)
+    budget = Budget.from_args(args)
     check_graph_option(args.graph)
     check_protocol(variant, scenario)
     # No scenario option given: each example draws its size (a bug that needs a
@@ -132,12 +157,12 @@ def run(args) -> int:
     rec = Recorder()
     interrupted = False
     try:
-        result = fuzz_args(args, variant, scenario, rec, sizes)
+        result = fuzz_args(budget, variant, scenario, rec, sizes)
     except KeyboardInterrupt:
         interrupted = True
         result = result_from_recorder(variant, scenario, rec, sizes)
-    corpus_file, new = save_failure(args, variant, result)
-    race_file, race_new = save_race(args, variant, result)
+    corpus_file, new = save_failure(budget, variant, result)
+    race_file, race_new = save_race(budget, variant, result)
     if args.json:
         print(json.dumps(result_json(result, corpus_file, interrupted, race_file, variant)))
     else:
