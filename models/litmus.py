@@ -1251,37 +1251,27 @@ def _value_order(v: Any) -> tuple:
     return (1, v.name) if isinstance(v, Loc) else (0, v)
 
 
-def static_stores(prog: Program, locs: dict[str, Loc]) -> dict[int, set]:
-    """The constant stores each thread's text makes to a named location, taken or
-    not (``*y = 1``, ``WRITE_ONCE(*y, 1)``, ``smp_store_release(y, 1)``, ``xchg(y, 1)``):
-    load buffering may need a value that no run without promises stores
-    (``explore_load_buffering``)."""
-    def target(e: Any) -> Loc | None:
-        if isinstance(e, Deref):
-            e = e.arg
-        return locs.get(e.name) if isinstance(e, Name) else None
+def _named(e: Any, locs: dict[str, Loc]) -> Loc | None:
+    """The shared location a pointer expression names directly (``x``, ``*x``)."""
+    if isinstance(e, Deref):
+        e = e.arg
+    return locs.get(e.name) if isinstance(e, Name) else None
 
-    def walk(node: Any, out: set) -> None:
+
+def _per_thread(prog: Program, visit: Callable[[Any, set], Any]) -> dict[int, set]:
+    """Walk each thread's statements and expressions; ``visit(node, found)`` adds
+    what it finds and returns None to go on into every part of the node, or the
+    parts to go on into."""
+    def walk(node: Any, found: set) -> None:
         if isinstance(node, (tuple, list)):
             for x in node:
-                walk(x, out)
+                walk(x, found)
             return
-        if isinstance(node, Assign) and isinstance(node.target, Deref) and isinstance(node.value, Num):
-            loc = target(node.target)
-            if loc is not None:
-                out.add((loc, node.value.value))
-        elif isinstance(node, Call) and node.name in _LOCK_WORD_STORES and node.args:
-            loc = target(node.args[0])
-            if loc is not None:
-                out.add((loc, _LOCK_WORD_STORES[node.name]))
-        elif isinstance(node, Call) and len(node.args) >= 2 and isinstance(node.args[1], Num):
-            loc = target(node.args[0])
-            if loc is not None and not loc.lock:
-                out.add((loc, node.args[1].value))
-        if attrs.has(type(node)):
-            for f in attrs.fields(type(node)):
-                if f.name != "pos":
-                    walk(getattr(node, f.name), out)
+        parts = visit(node, found)
+        if parts is None and attrs.has(type(node)):
+            parts = [getattr(node, f.name) for f in attrs.fields(type(node)) if f.name != "pos"]
+        for x in parts or ():
+            walk(x, found)
 
     result: dict[int, set] = {}
     for th in prog.threads:
@@ -1295,39 +1285,41 @@ def static_stores(prog: Program, locs: dict[str, Loc]) -> dict[int, set]:
 _LOCK_WORD_STORES = {"spin_lock": 1, "spin_trylock": 1, "spin_unlock": 0}
 
 
+def static_stores(prog: Program, locs: dict[str, Loc]) -> dict[int, set]:
+    """The constant stores each thread's text makes to a named location, taken or
+    not (``*y = 1``, ``WRITE_ONCE(*y, 1)``, ``smp_store_release(y, 1)``, ``xchg(y, 1)``,
+    a lock word's 1 and 0): load buffering may need a value that no run without
+    promises stores (``explore_load_buffering``)."""
+    def visit(node: Any, found: set) -> bool:
+        if isinstance(node, Assign) and isinstance(node.target, Deref) and isinstance(node.value, Num):
+            loc = _named(node.target, locs)
+            if loc is not None:
+                found.add((loc, node.value.value))
+        elif isinstance(node, Call) and node.name in _LOCK_WORD_STORES and node.args:
+            loc = _named(node.args[0], locs)
+            if loc is not None:
+                found.add((loc, _LOCK_WORD_STORES[node.name]))
+        elif isinstance(node, Call) and len(node.args) >= 2 and isinstance(node.args[1], Num):
+            loc = _named(node.args[0], locs)
+            if loc is not None and not loc.lock:
+                found.add((loc, node.args[1].value))
+        return None
+    return _per_thread(prog, visit)
+
+
 def static_loads(prog: Program, locs: dict[str, Loc]) -> dict[int, set]:
     """The named locations each thread's text may read: every ``*x`` outside a
     store's left side, and the first argument of every primitive that reads (an
     over-approximation: it only widens which threads may promise values)."""
-    def name_of(e: Any) -> Loc | None:
-        if isinstance(e, Deref):
-            e = e.arg
-        return locs.get(e.name) if isinstance(e, Name) else None
-
-    def walk(node: Any, out: set) -> None:
-        if isinstance(node, (tuple, list)):
-            for x in node:
-                walk(x, out)
-            return
+    def visit(node: Any, found: set) -> bool:
         if isinstance(node, Deref) or (isinstance(node, Call) and node.args and node.name not in _STORES):
-            loc = name_of(node if isinstance(node, Deref) else node.args[0])
+            loc = _named(node if isinstance(node, Deref) else node.args[0], locs)
             if loc is not None:
-                out.add(loc)
+                found.add(loc)
         if isinstance(node, Assign) and isinstance(node.target, Deref):
-            walk(node.value, out)            # the target is a store, not a load
-            return
-        if attrs.has(type(node)):
-            for f in attrs.fields(type(node)):
-                if f.name != "pos":
-                    walk(getattr(node, f.name), out)
-
-    result: dict[int, set] = {}
-    for th in prog.threads:
-        found: set = set()
-        walk(th.body, found)
-        if found:
-            result[th.tid] = found
-    return result
+            return (node.value,)             # the target is a store, not a load
+        return None
+    return _per_thread(prog, visit)
 
 
 def build(prog: Program) -> tuple[list[ThreadSpec], dict[str, Loc]]:
