@@ -172,7 +172,12 @@ class Execution:
         self.floating: dict[int, int] = {}
         self.events: list[Event] = []
         self.rf: dict[int, int] = {}
+        self.readers: dict[int, tuple] = {}       # rf inverted: store -> the reads that read it
         self.co: dict[Loc, list[int]] = {}
+        # _observed_floor: (tid, loc) -> the co-latest store the thread wrote or read
+        # there, when not the first in co, and a lower bound of its co index (a hint:
+        # indices only grow); kept up to date as events are added.
+        self._floors: dict = {}
         self.init_of: dict[Loc, int] = {}
         self.threads = [Thread(i, s) for i, s in enumerate(self.specs)]
         self.path: list[Decision] = []
@@ -269,6 +274,10 @@ class Execution:
     def graph(self) -> memory.Graph:
         return memory.Graph(self.events, self.rf, self.co, [t.events for t in self.threads])
 
+    def _set_rf(self, r: int, w: int) -> None:
+        self.rf[r] = w
+        self.readers[w] = self.readers.get(w, ()) + (r,)
+
     def consistent(self) -> str | None:
         return memory.check(self.graph())
 
@@ -300,19 +309,42 @@ class Execution:
         new rf and fr edges can close cycles through them, so they count as new."""
         if newest and not fulfil and self._newest_is_free(self.threads[new_events[0].tid]):
             return True
-        events = self.events + new_events
-        threads = [list(t.events) for t in self.threads]
+        # The candidate is put into the graph in place and taken out again: no copy
+        # of the graph per candidate (the check only reads it).
+        events = self.events
+        threads = self.threads
+        readers = self.readers
+        allrf = self.rf
+        events.extend(new_events)
         for e in new_events:
-            threads[e.tid].append(e.eid)
-        allrf = dict(self.rf)
-        allrf.update(rf)
-        co = dict(self.co)
+            threads[e.tid].events.append(e.eid)
+        old_readers = []
+        for r, w in rf.items():
+            old_readers.append((w, readers.get(w)))
+        for r, w in rf.items():
+            allrf[r] = w
+            readers[w] = readers.get(w, ()) + (r,)
         if co_edit is not None:
             loc, order = co_edit
-            co[loc] = order
-        return memory.check_extension(memory.Graph(events, allrf, co, threads),
-                                      [e.eid for e in new_events] + list(fulfil),
-                                      self.check_cache) is None
+            old_order = self.co[loc]
+            self.co[loc] = order
+        try:
+            return memory.check_extension(
+                memory.Graph(events, allrf, self.co, [t.events for t in threads], readers, self._has_gp),
+                [e.eid for e in new_events] + list(fulfil), self.check_cache) is None
+        finally:
+            if co_edit is not None:
+                self.co[loc] = old_order
+            for r in rf:
+                del allrf[r]
+            for w, before in reversed(old_readers):
+                if before is None:
+                    readers.pop(w, None)
+                else:
+                    readers[w] = before
+            for e in reversed(new_events):
+                threads[e.tid].events.pop()
+            del events[len(events) - len(new_events):]
 
     def _fulfil_sets(self, tid: int, loc: Loc, value: Any) -> list[tuple]:
         """The ways a new store of ``value`` to ``loc`` by ``tid`` may satisfy open
@@ -351,16 +383,52 @@ class Execution:
     def _observed_floor(self, t: Thread, loc: Loc) -> int:
         """Lowest co index this thread may still read or write at (a quick coherence
         pre-filter: its own stores and the stores it read at loc). memory.check decides."""
+        got = self._floors.get((t.tid, loc))
+        if got is None:
+            return 0
+        w, hint = got
+        k = self.co[loc].index(w, hint)    # stores are only ever inserted: never before hint
+        if k != hint:
+            self._floors[(t.tid, loc)] = (w, k)
+        return k
+
+    def _scan_floor(self, tid: int, loc: Loc) -> None:
+        """Set ``_floors[(tid, loc)]`` from the thread's events: the co-latest store
+        it wrote (unless floating) or read at ``loc``."""
         order = self.co[loc]
-        floor = 0
-        for eid in t.events:
+        floor = -1
+        for eid in self.threads[tid].events:
             e = self.events[eid]
             if e.loc is not loc:
                 continue
             w = eid if e.kind == "W" else self.rf.get(eid)
             if w is not None and (e.kind != "W" or e.rmw not in self.floating):
                 floor = max(floor, order.index(w))
-        return floor
+        if floor > 0:
+            self._floors[(tid, loc)] = (order[floor], floor)
+        else:
+            self._floors.pop((tid, loc), None)
+
+    def _observe(self, e: Event) -> None:
+        """Keep ``_floors`` up to date for a new event ``e`` of a thread (after its rf
+        edge and co place are set): the store it wrote or read, if co-later."""
+        if e.loc is None:
+            return
+        w = e.eid if e.kind == "W" else self.rf.get(e.eid)
+        if w is None or (e.kind == "W" and e.rmw in self.floating):
+            return
+        key = (e.tid, e.loc)
+        order = self.co[e.loc]
+        cur = self._floors.get(key)
+        if cur is None:
+            if order[0] != w:
+                self._floors[key] = (w, order.index(w))
+            return
+        k = self._observed_floor(self.threads[e.tid], e.loc)
+        try:
+            self._floors[key] = (w, order.index(w, k + 1))   # co-after the floor
+        except ValueError:
+            pass                                            # co-before (or the floor itself)
 
     def _compute_options(self, t: Thread) -> list[Option]:
         op = t.pending
@@ -397,7 +465,8 @@ class Execution:
             return opts
         if isinstance(op, Rmw):
             ref, loc, eid, order, floor = self._prepare(t, op)
-            taken = {self.rf[self.events[w].rmw] for w in order if self.events[w].rmw is not None}
+            # (a store co-before the floor is no option; what takes a store is co-after it)
+            taken = {self.rf[self.events[w].rmw] for w in order[floor:] if self.events[w].rmw is not None}
             opts = []
             for pos in range(len(order) - 1, floor - 1, -1):
                 w = order[pos]
@@ -535,7 +604,7 @@ class Execution:
             value = self.events[w].value
             ev = self._read_event(t, op, ref, eid, value)
             self._add(ev)
-            self.rf[eid] = w
+            self._set_rf(eid, w)
             if isinstance(op, LockRead):
                 result = (1 if value else 0, frozenset({eid}))
             else:
@@ -575,7 +644,7 @@ class Execution:
                 self._add(e)
                 if e.kind == "R":
                     rid = e.eid
-                    self.rf[rid] = w
+                    self._set_rf(rid, w)
                 elif e.kind == "W":
                     order = self.co[ref.loc]
                     order.insert(order.index(w) + 1, e.eid)
@@ -586,6 +655,8 @@ class Execution:
             result = None
         else:
             raise ModelError(f"cannot apply {op!r}")
+        for e in self.events[eid:]:
+            self._observe(e)
         self._advance(t, result)
 
     @staticmethod
@@ -602,12 +673,13 @@ class Execution:
         """The promised reads ``reads`` read ``store`` from now on; a floating RMW
         write among them takes its place right after ``store`` in co."""
         for r in reads:
-            self.rf[r] = store
+            self._set_rf(r, store)
             del self.promises[r]
             w = self.floating.pop(r, None)
             if w is not None:
                 order = self.co[self.events[store].loc]
                 order.insert(order.index(store) + 1, w)
+            self._scan_floor(self.events[r].tid, self.events[r].loc)
         if reads and not self.promises:
             self.just_settled = True
 
@@ -663,6 +735,8 @@ class Execution:
         new.specs = self.specs
         new.events = list(self.events)
         new.rf = dict(self.rf)
+        new.readers = dict(self.readers)
+        new._floors = dict(self._floors)
         new.co = {k: list(v) for k, v in self.co.items()}
         new.init_of = dict(self.init_of)
         new.path = list(self.path)

@@ -23,6 +23,7 @@ assumes that an ``rf`` edge points to an earlier eid or that every read has one.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from typing import Sequence
 
 from .events import ACQUIRE, LKR, LKW, MB, NORETURN, PLAIN, RELEASE, RMW, SRCU_LOCK, SRCU_UNLOCK, SYNC_SRCU, UL, Event
@@ -169,14 +170,20 @@ def irreflexive(a: list[int], within: int = -1) -> bool:
 class Graph:
     """What the check needs to know: events, rf (read -> write), co (per location)."""
 
-    __slots__ = ("events", "rf", "co", "threads")
+    __slots__ = ("events", "rf", "co", "threads", "readers", "has_gp")
 
     def __init__(self, events: Sequence[Event], rf: dict[int, int],
-                 co: dict, threads: Sequence[Sequence[int]]):
+                 co: dict, threads: Sequence[Sequence[int]],
+                 readers: dict | None = None, has_gp: bool | None = None):
         self.events = events
         self.rf = rf
         self.co = co
         self.threads = threads
+        # Optional, kept by the engine (check_extension's incremental path): store ->
+        # the reads that read it (rf inverted, as tuples), and whether some event is
+        # a grace period. With them, each thread's events are in increasing eid order.
+        self.readers = readers
+        self.has_gp = has_gp
 
 
 class _Base:
@@ -959,11 +966,6 @@ def check_extension(g: Graph, new: list[int], cache: dict | None = None) -> str 
     """
     ev = g.events
     n = len(ev)
-    has_gp = False
-    for e in ev:
-        if e.kind == "F" and ("sync-rcu" in e.tags or SYNC_SRCU in e.tags):
-            has_gp = True
-            break
     for e in new:
         w = ev[e]
         if w.rmw is not None and w.rmw in g.rf:
@@ -971,6 +973,51 @@ def check_extension(g: Graph, new: list[int], cache: dict | None = None) -> str 
             src = g.rf[w.rmw]
             if order.index(w.eid) != order.index(src) + 1:
                 return "atomic"
+    if g.readers is not None and g.has_gp is False:
+        kept = _kept_local(g, new)
+        if len(kept) == n:
+            return check(g)
+        sub_events, sub_rf, sub_co, sub_threads = _subgraph_local(g, kept)
+    else:
+        keep = _kept_full(g, new)
+        if keep == (1 << n) - 1:
+            return check(g)
+        sub_events, sub_rf, sub_co, sub_threads = _subgraph_full(g, keep)
+    if cache is None:
+        return check(Graph(sub_events, sub_rf, sub_co, sub_threads))
+    # The check reads only the shape of the graph (kinds, annotations, which events
+    # share a location or a thread, dependencies, rf, co), never values: runs that
+    # differ elsewhere keep producing the same small subgraph, so remember verdicts.
+    locs: dict = {}
+    key = (
+        tuple((x.kind, x.tags, locs.setdefault(x.loc, len(locs)), x.addr, x.data, x.ctrl, x.rmw)
+              for x in sub_events),
+        tuple(sorted(sub_rf.items())),
+        tuple(sorted((locs[loc], tuple(order)) for loc, order in sub_co.items())),
+        tuple(tuple(t) for t in sub_threads if t),
+    )
+    verdict = cache.get(key, _MISSING)
+    if verdict is _MISSING:
+        if len(cache) > CACHE_LIMIT:
+            cache.clear()
+        verdict = cache[key] = check(Graph(sub_events, sub_rf, sub_co, sub_threads))
+    return verdict
+
+
+_MISSING = object()
+CACHE_LIMIT = 500_000
+
+
+def _kept_full(g: Graph, new: list[int]) -> int:
+    """The events check_extension checks (a bit set), from base successor and
+    predecessor sets of the whole graph."""
+    ev = g.events
+    n = len(ev)
+    has_gp = False
+    for e in ev:
+        if e.kind == "F" and ("sync-rcu" in e.tags or SYNC_SRCU in e.tags):
+            has_gp = True
+            break
     # base successors and predecessors as bit sets
     succ = [0] * n
     pred = [0] * n
@@ -1054,8 +1101,11 @@ def check_extension(g: Graph, new: list[int], cache: dict | None = None) -> str 
         w = g.rf.get(r)
         if w is not None:
             keep |= 1 << w
-    if keep == (1 << n) - 1:
-        return check(g)
+    return keep
+
+
+def _subgraph_full(g: Graph, keep: int) -> tuple:
+    ev = g.events
     index = {}
     for e in bits(keep):
         index[e] = len(index)
@@ -1076,26 +1126,133 @@ def check_extension(g: Graph, new: list[int], cache: dict | None = None) -> str 
         if kept:
             sub_co[loc] = kept
     sub_threads = [[index[e] for e in evs if e in index] for evs in g.threads]
-    if cache is None:
-        return check(Graph(sub_events, sub_rf, sub_co, sub_threads))
-    # The check reads only the shape of the graph (kinds, annotations, which events
-    # share a location or a thread, dependencies, rf, co), never values: runs that
-    # differ elsewhere keep producing the same small subgraph, so remember verdicts.
-    locs: dict = {}
-    key = (
-        tuple((x.kind, x.tags, locs.setdefault(x.loc, len(locs)), x.addr, x.data, x.ctrl, x.rmw)
-              for x in sub_events),
-        tuple(sorted(sub_rf.items())),
-        tuple(sorted((locs[loc], tuple(order)) for loc, order in sub_co.items())),
-        tuple(tuple(t) for t in sub_threads if t),
-    )
-    verdict = cache.get(key, _MISSING)
-    if verdict is _MISSING:
-        if len(cache) > CACHE_LIMIT:
-            cache.clear()
-        verdict = cache[key] = check(Graph(sub_events, sub_rf, sub_co, sub_threads))
-    return verdict
+    return sub_events, sub_rf, sub_co, sub_threads
 
 
-_MISSING = object()
-CACHE_LIMIT = 500_000
+def _kept_local(g: Graph, new: list[int]) -> list[int]:
+    """The events ``_kept_full`` keeps, for an engine graph without a grace period
+    (``g.readers`` given), found from the new events outward: the cost follows the
+    events near them, not the size of the graph.
+
+    F, the events reachable from the new ones along po | rf | co | fr, is closed
+    under successors. In each thread it is a suffix (po reaches every later event of
+    the thread), and at each location a suffix of co (co reaches every later store):
+    ``start`` and ``cstart`` say where those suffixes begin, so each event joins F
+    once. Within F, an event reaches a new one along base edges exactly when it
+    does along these local edges: po to the next event of its thread, co to the next
+    store, rf, and fr to the store co-after the read's source (every later one is
+    reached from there through po or co). An event on a path from a new event to a
+    new event is in F, so the events of F that reach a new one are the old
+    intersection of the forward and backward closures."""
+    ev = g.events
+    threads = g.threads
+    rf = g.rf
+    co = g.co
+    readers = g.readers
+    start: dict = {}                 # tid -> first position of the thread's suffix in F
+    cstart: dict = {}                # loc -> first index of its co suffix in F
+    succs: dict[int, list[int]] = {}  # member -> its local successors (all members)
+    todo = list(new)
+    while todo:
+        e = todo.pop()
+        if e in succs:
+            continue
+        out = succs[e] = []
+        x = ev[e]
+        tid = x.tid
+        if tid >= 0:
+            evs = threads[tid]
+            p = bisect_left(evs, e)
+            s0 = start.get(tid, len(evs))
+            if p < s0:
+                todo.extend(evs[p + 1:s0])
+                start[tid] = p
+            if p + 1 < len(evs):
+                out.append(evs[p + 1])
+        if x.kind == "W":
+            order = co.get(x.loc)
+            if order is not None and e in order:     # a floating RMW write has no co place
+                k = order.index(e)
+                c0 = cstart.get(x.loc, len(order))
+                if k < c0:
+                    todo.extend(order[k + 1:c0])
+                    cstart[x.loc] = k
+                if k + 1 < len(order):
+                    out.append(order[k + 1])
+            rs = readers.get(e)
+            if rs:
+                todo.extend(rs)
+                out.extend(rs)
+        elif x.kind == "R":
+            w = rf.get(e)
+            if w is not None:
+                loc = ev[w].loc
+                order = co.get(loc)
+                if order is not None and w in order:
+                    k = order.index(w) + 1
+                    if k < len(order):
+                        c0 = cstart.get(loc, len(order))
+                        if k < c0:
+                            todo.extend(order[k:c0])
+                            cstart[loc] = k
+                        out.append(order[k])
+    pred: dict[int, list[int]] = {}
+    for e, out in succs.items():
+        for y in out:
+            pred.setdefault(y, []).append(e)
+    keep = set(new)
+    todo = list(keep)
+    while todo:
+        for y in pred.get(todo.pop(), ()):
+            if y not in keep:
+                keep.add(y)
+                todo.append(y)
+    # fr is derived from rf and co: a kept read needs the store it read.
+    for r in list(keep):
+        w = rf.get(r)
+        if w is not None:
+            keep.add(w)
+    return sorted(keep)
+
+
+def _subgraph_local(g: Graph, kept: list[int]) -> tuple:
+    """``_subgraph_full`` of the events ``kept`` (sorted), built from them alone."""
+    ev = g.events
+    index = {e: i for i, e in enumerate(kept)}
+    sub_events = []
+    empty = frozenset()
+    sub_rf = {}
+    stores: dict = {}
+    sub_threads: list[list[int]] = [[] for _ in g.threads]
+    size = len(kept)
+
+    def local(deps: frozenset) -> frozenset:
+        # dependency sets grow with a run (a counter's value depends on every read
+        # before it): go through the smaller of the two
+        if not deps:
+            return empty
+        if len(deps) > size:
+            return frozenset(i for d, i in index.items() if d in deps)
+        return frozenset(index[d] for d in deps if d in index)
+
+    for e, i in index.items():
+        x = ev[e]
+        sub_events.append(Event(
+            i, x.tid, x.kind, x.loc, x.value, x.tags, local(x.addr), local(x.data), local(x.ctrl),
+            index.get(x.rmw) if x.rmw is not None else None))
+        w = g.rf.get(e)
+        if w is not None and w in index:
+            sub_rf[i] = index[w]
+        if x.kind == "W":
+            stores.setdefault(x.loc, []).append(e)
+        if x.tid >= 0:
+            sub_threads[x.tid].append(i)
+    sub_co = {}
+    for loc, ws in stores.items():
+        order = g.co.get(loc)
+        if order is None:
+            continue
+        placed = sorted((order.index(w), w) for w in ws if w in order)
+        if placed:
+            sub_co[loc] = [index[w] for _, w in placed]
+    return sub_events, sub_rf, sub_co, sub_threads
