@@ -81,7 +81,7 @@ def add_list_arguments(p: argparse.ArgumentParser) -> None:
 def run_list(args) -> int:
     for cls in SHIPPED:
         if args.json:
-            print(json.dumps({"variant": cls.name, "protocol": cls.family,
+            print(json.dumps({"variant": cls.name, "protocol": cls.family, "family": cls.family,
                               "description": cls.description, "expected": cls.expected,
                               "default_scenario": Scenario.default_for(cls).to_json()}))
         else:
