@@ -91,6 +91,7 @@ def main(argv=None) -> int:
     print(f"load average {os.getloadavg()[0]:.2f}; variant {v.name}, seed {args.seed}")
     print(f"{'shape':<16} {'cycles':>6} {'runs':>5} {'steps':>7} {'events':>7} {'cpu s':>8} "
           f"{'steps/s':>9} {'ratio':>6}")
+    measure(v, 1, 1, args.seed, args.min_cpu)     # warm-up (first calls, imports), not shown
     for shape in args.shapes:
         base = None
         for n in args.cycles:
