@@ -1171,8 +1171,8 @@ def _kept_local(g: Graph, new: list[int]) -> list[int]:
                 out.append(evs[p + 1])
         if x.kind == "W":
             order = co.get(x.loc)
-            if order is not None and e in order:     # a floating RMW write has no co place
-                k = order.index(e)
+            k = _position(order, e)                  # None: a floating RMW write has no co place
+            if k is not None:
                 c0 = cstart.get(x.loc, len(order))
                 if k < c0:
                     todo.extend(order[k + 1:c0])
@@ -1188,8 +1188,9 @@ def _kept_local(g: Graph, new: list[int]) -> list[int]:
             if w is not None:
                 loc = ev[w].loc
                 order = co.get(loc)
-                if order is not None and w in order:
-                    k = order.index(w) + 1
+                k = _position(order, w)
+                if k is not None:
+                    k += 1
                     if k < len(order):
                         c0 = cstart.get(loc, len(order))
                         if k < c0:
@@ -1213,6 +1214,16 @@ def _kept_local(g: Graph, new: list[int]) -> list[int]:
         if w is not None:
             keep.add(w)
     return sorted(keep)
+
+
+def _position(order: list[int] | None, w: int) -> int | None:
+    """The index of ``w`` in a co list, None when it is not there."""
+    if order is None:
+        return None
+    try:
+        return order.index(w)
+    except ValueError:
+        return None
 
 
 def _subgraph_local(g: Graph, kept: list[int]) -> tuple:
@@ -1252,7 +1263,7 @@ def _subgraph_local(g: Graph, kept: list[int]) -> tuple:
         order = g.co.get(loc)
         if order is None:
             continue
-        placed = sorted((order.index(w), w) for w in ws if w in order)
+        placed = sorted((k, w) for w in ws for k in (_position(order, w),) if k is not None)
         if placed:
             sub_co[loc] = [index[w] for _, w in placed]
     return sub_events, sub_rf, sub_co, sub_threads
