@@ -975,6 +975,8 @@ def check_extension(g: Graph, new: list[int], cache: dict | None = None) -> str 
                 return "atomic"
     if g.readers is not None and g.has_gp is False:
         kept = _kept_local(g, new)
+        if kept is None:
+            return None
         if len(kept) == n:
             return check(g)
         sub_events, sub_rf, sub_co, sub_threads = _subgraph_local(g, kept)
@@ -1129,7 +1131,7 @@ def _subgraph_full(g: Graph, keep: int) -> tuple:
     return sub_events, sub_rf, sub_co, sub_threads
 
 
-def _kept_local(g: Graph, new: list[int]) -> list[int]:
+def _kept_local(g: Graph, new: list[int]) -> list[int] | None:
     """The events ``_kept_full`` keeps, for an engine graph without a grace period
     (``g.readers`` given), found from the new events outward: the cost follows the
     events near them, not the size of the graph.
@@ -1143,7 +1145,9 @@ def _kept_local(g: Graph, new: list[int]) -> list[int]:
     store, rf, and fr to the store co-after the read's source (every later one is
     reached from there through po or co). An event on a path from a new event to a
     new event is in F, so the events of F that reach a new one are the old
-    intersection of the forward and backward closures."""
+    intersection of the forward and backward closures. None: that is the new events
+    alone, and they form no cycle among themselves; then no cycle passes through a
+    new event, and the graph is consistent as it was (the check need not run)."""
     ev = g.events
     threads = g.threads
     rf = g.rf
@@ -1208,12 +1212,36 @@ def _kept_local(g: Graph, new: list[int]) -> list[int]:
             if y not in keep:
                 keep.add(y)
                 todo.append(y)
+    if len(keep) == len(new) and _acyclic_among(keep, succs):
+        # No old event reaches a new one, and the new ones form no cycle among
+        # themselves: no cycle passes through a new event, so no new violation.
+        return None
     # fr is derived from rf and co: a kept read needs the store it read.
     for r in list(keep):
         w = rf.get(r)
         if w is not None:
             keep.add(w)
     return sorted(keep)
+
+
+def _acyclic_among(nodes: set, succs: dict) -> bool:
+    """Do the edges ``succs`` restricted to ``nodes`` (a few new events) form no cycle?"""
+    indeg = dict.fromkeys(nodes, 0)
+    for e in nodes:
+        for y in succs.get(e, ()):
+            if y in indeg:
+                indeg[y] += 1
+    todo = [e for e, d in indeg.items() if d == 0]
+    done = 0
+    while todo:
+        e = todo.pop()
+        done += 1
+        for y in succs.get(e, ()):
+            if y in indeg:
+                indeg[y] -= 1
+                if indeg[y] == 0:
+                    todo.append(y)
+    return done == len(nodes)
 
 
 def _position(order: list[int] | None, w: int) -> int | None:
