@@ -27,7 +27,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from models.engine import Decision, Execution, ModelError
+from models.engine import Execution, ModelError
 from models.events import as_locref
 from models.protocol import Observation
 from models.ops import Rmw
@@ -120,10 +120,22 @@ class _Lazy:
         if not opts:
             raise _Stuck
         choice = _pick(ex, tid, k, opts, plan)
+        # Through the engine's own entry points, as every driver: the thread
+        # choice and the option choice are logged there, nowhere else.
         ex.schedule(ex.runnable(), tid)
-        if len(opts) > 1:
-            ex.path.append(Decision(opts[0].kind, tid, len(opts), choice))
-        ex.apply(tid, opts[choice])
+        ex.step(tid, _Picked(choice))
+
+
+class _Picked:
+    """The engine's chooser for one step whose option the plan already picked."""
+
+    __slots__ = ("index",)
+
+    def __init__(self, index: int):
+        self.index = index
+
+    def choose(self, kind: str, tid: int, options) -> int:
+        return self.index
 
 
 def _replay_lazily(world, plan: _Plan, reader: int, lookup: int, oracle: Oracle,
