@@ -9,7 +9,9 @@ own check cache. CPU time (``time.process_time``), so other jobs on the machine
 change little. A size whose run takes less than ``--min-cpu`` is repeated with
 the next seeds (the 1-cycle run takes about a millisecond); ``steps`` and
 ``events`` are the first run's, steps/s is over all of them, and the ratio is to
-the first size of the same shape.
+the first size of the same shape. ``opts/step`` is the mean number of options
+offered at a step (each one a question to the model); ``opts/s`` the options
+offered per CPU second, and its ratio, the cost per question.
 
 Two shapes of reader: ``1 lookup`` (the reader races the first cycles, then the
 writer goes on alone) and ``lookups = cycles`` (the reader keeps racing the
@@ -51,30 +53,35 @@ def attrs_fields():
     return attrs.fields(Scenario)
 
 
-def one_run(variant, cycles: int, lookups: int, seed: int) -> tuple[int, int, float]:
+def one_run(variant, cycles: int, lookups: int, seed: int) -> tuple[int, int, float, int]:
+    """Steps, events, CPU seconds, and the options offered over the run's steps
+    (every option of a step is one consistency question to the model)."""
     world = build(variant, _scenario(cycles=cycles, lookups=lookups))
     ex = Execution(world.threads, {})
     c = time.process_time()
     ex.run(RandomChooser(random.Random(seed)))
     cpu = time.process_time() - c
-    return ex.steps, len(ex.events), cpu
+    chosen = [d for d in ex.path if d.kind != "thread"]
+    options = sum(d.n for d in chosen) + ex.steps - len(chosen)
+    return ex.steps, len(ex.events), cpu, options
 
 
-def measure(variant, cycles: int, lookups: int, seed: int, min_cpu: float) -> tuple[int, int, int, float]:
+def measure(variant, cycles: int, lookups: int, seed: int, min_cpu: float) -> tuple:
     """Runs with seeds ``seed``, ``seed + 1``, ... until ``min_cpu`` seconds of CPU
     (a short run alone is too quick to time): runs, steps and events of the first,
-    total steps, total CPU seconds."""
-    runs = total_steps = 0
+    total steps, total CPU seconds, total options."""
+    runs = total_steps = total_options = 0
     total_cpu = 0.0
     first = None
     while runs == 0 or total_cpu < min_cpu:
-        steps, events, cpu = one_run(variant, cycles, lookups, seed + runs)
+        steps, events, cpu, options = one_run(variant, cycles, lookups, seed + runs)
         if first is None:
             first = (steps, events)
         runs += 1
         total_steps += steps
+        total_options += options
         total_cpu += cpu
-    return runs, first[0], first[1], total_steps, total_cpu
+    return runs, first[0], first[1], total_steps, total_cpu, total_options
 
 
 def main(argv=None) -> int:
@@ -90,19 +97,21 @@ def main(argv=None) -> int:
     v = BY_NAME[args.variant]
     print(f"load average {os.getloadavg()[0]:.2f}; variant {v.name}, seed {args.seed}")
     print(f"{'shape':<16} {'cycles':>6} {'runs':>5} {'steps':>7} {'events':>7} {'cpu s':>8} "
-          f"{'steps/s':>9} {'ratio':>6}")
+          f"{'steps/s':>9} {'ratio':>6} {'opts/step':>9} {'opts/s':>8} {'ratio':>6}")
     measure(v, 1, 1, args.seed, args.min_cpu)     # warm-up (first calls, imports), not shown
     for shape in args.shapes:
-        base = None
+        base = obase = None
         for n in args.cycles:
             lookups = n if shape == "cycles" else int(shape)
-            runs, steps, events, total, cpu = measure(v, n, lookups, args.seed, args.min_cpu)
+            runs, steps, events, total, cpu, options = measure(v, n, lookups, args.seed, args.min_cpu)
             rate = total / cpu if cpu > 0 else float("inf")
+            orate = options / cpu if cpu > 0 else float("inf")
             if base is None:
-                base = rate
+                base, obase = rate, orate
             name = "lookups=cycles" if shape == "cycles" else f"{lookups} lookup{'s' if lookups != 1 else ''}"
             print(f"{name:<16} {n:>6} {runs:>5} {steps:>7} {events:>7} {cpu:>8.3f} {rate:>9.0f} "
-                  f"{rate / base:>6.2f}", flush=True)
+                  f"{rate / base:>6.2f} {options / total:>9.2f} {orate:>8.0f} {orate / obase:>6.2f}",
+                  flush=True)
     return 0
 
 
