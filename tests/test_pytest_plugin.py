@@ -136,8 +136,9 @@ def test_bad_arguments_fail_in_one_line(pytester):
 
 def test_profiles_and_seed_from_the_command_line_without_a_conftest(pytester, monkeypatch):
     # A subprocess: Hypothesis's plugin loads the profile and seed process-wide.
-    if not INSTALLED:
-        monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    # The checkout on the path in any case: an entry point seen from it (a
+    # vmafuzz.egg-info a build left there) is then seen by the subprocess too.
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
     pytester.makepyfile(test_profile=(
         "from hypothesis import settings\n"
         "from fuzz.pytest_plugin import vmafuzz_test\n\n"
