@@ -963,6 +963,11 @@ def check_extension(g: Graph, new: list[int], cache: dict | None = None) -> str 
     and its unlock are kept together, so that the subgraph pairs its critical sections
     as the whole graph does. Atomicity is not a cycle condition: it is checked on the
     new RMW writes directly.
+
+    An engine graph without a grace period (``g.readers`` given, ``g.has_gp`` False)
+    has those events found from the new ones outward (``_kept_local``), so the cost
+    does not grow with the run; any other graph, from the whole graph (``_kept_full``).
+    Both keep the same events.
     """
     ev = g.events
     n = len(ev)
