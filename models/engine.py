@@ -19,7 +19,7 @@ this one engine.
 from __future__ import annotations
 
 import itertools
-from typing import Any, Callable, Iterable, Protocol, Sequence
+from typing import Any, Callable, Literal, Iterable, Protocol, Sequence
 
 import attrs
 
@@ -27,6 +27,14 @@ from . import memory
 from .events import (ACQUIRE, LF, MB, NORETURN, ONCE, RELEASE, RL, RMW, RU, SRCU_UNLOCK, SYNC_SRCU, UL,
                      DepContext, Event, Loc, LocRef, Val, as_locref, deps_of, raw)
 from .ops import Fence, Ghost, Load, LockRead, Rmw, Store, wait_forever
+
+
+# The kinds of nondeterministic decision (the corpus writes them as these strings):
+# which thread steps, which store a load reads, where a store lands in co.
+DecisionKind = Literal["thread", "rf", "co"]
+# An option of a pending operation: a source (load, RMW), a co place (store), or
+# the single way a ghost step goes.
+OptionKind = Literal["rf", "co", "none"]
 
 
 class ModelError(Exception):
@@ -49,14 +57,14 @@ class ThreadSpec:
 
 @attrs.frozen(slots=True)
 class Decision:
-    kind: str       # "thread" | "rf" | "co"
+    kind: DecisionKind
     tid: int
     n: int          # how many options there were
     index: int      # which one was taken
 
 
 class Chooser(Protocol):
-    def choose(self, kind: str, tid: int, options: Sequence[Any]) -> int: ...
+    def choose(self, kind: DecisionKind, tid: int, options: Sequence[Any]) -> int: ...
 
 
 class FirstChooser:
@@ -97,7 +105,7 @@ class RandomChooser:
 class Option:
     """One way a thread's pending operation can execute."""
 
-    kind: str                 # "rf" | "co" | "none"
+    kind: OptionKind
     src: int | None = None    # rf: the store read (None: a promise, see ``value``)
     pos: int | None = None    # co: index in the location's coherence order
     write: bool = True        # RMW: whether the write happens (cmpxchg success)
