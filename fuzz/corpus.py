@@ -390,15 +390,11 @@ def replay(entry: Entry, variant: type, data_races=None) -> Replayed:
                 if violation is not None:
                     break
             seen = len(ex.ghosts)
-        if chooser.pos < len(entry.decisions):
-            # A saved trace stops at its violation: every decision must be used.
-            how = f"reached a violation ({violation.rule})" if violation is not None else "ended"
-            reason = (f"the run {how} after {ex.steps} steps with "
-                      f"{len(entry.decisions) - chooser.pos} recorded decisions unused")
+        # A saved trace stops at its violation: every decision must be used.
+        how = f"reached a violation ({violation.rule})" if violation is not None else "ended"
+        reason = _unused(entry, chooser, ex, how)
     except (ReplayDivergence, ModelError) as exc:
-        if exc.__cause__ is not None:
-            raise               # the protocol's own code raised: not a divergence (exit 2)
-        reason = f"diverged at step {ex.steps + 1}: {exc}"
+        reason = _diverged(exc, ex)
     if not reason:
         if violation is None:
             reason = f"no violation in {ex.steps} steps (recorded: {exp.rule} at step {exp.steps})"
@@ -412,6 +408,22 @@ def replay(entry: Entry, variant: type, data_races=None) -> Replayed:
     return Replayed(entry, variant, ex, violation, not reason, reason, race)
 
 
+def _unused(entry: Entry, chooser, ex: Execution, how: str) -> str:
+    """Why a replay that used fewer decisions than were recorded does not reproduce."""
+    if chooser.pos >= len(entry.decisions):
+        return ""
+    return (f"the run {how} after {ex.steps} steps with "
+            f"{len(entry.decisions) - chooser.pos} recorded decisions unused")
+
+
+def _diverged(exc: Exception, ex: Execution) -> str:
+    """A recorded decision that does not fit the run; the protocol's own code
+    raising is not a divergence (re-raised: exit 2)."""
+    if exc.__cause__ is not None:
+        raise exc
+    return f"diverged at step {ex.steps + 1}: {exc}"
+
+
 def _replay_race(entry: Entry, variant: type, oracle: Oracle, ex: Execution, chooser) -> Replayed:
     exp = entry.expected
     reason = ""
@@ -422,13 +434,9 @@ def _replay_race(entry: Entry, variant: type, oracle: Oracle, ex: Execution, cho
             ex.run(chooser, max_steps=1)
             if ex.steps == before:
                 break                             # nothing can step
-        if chooser.pos < len(entry.decisions):
-            reason = (f"the run ended after {ex.steps} steps with "
-                      f"{len(entry.decisions) - chooser.pos} recorded decisions unused")
+        reason = _unused(entry, chooser, ex, "ended")
     except (ReplayDivergence, ModelError) as exc:
-        if exc.__cause__ is not None:
-            raise               # the protocol's own code raised: not a divergence (exit 2)
-        reason = f"diverged at step {ex.steps + 1}: {exc}"
+        reason = _diverged(exc, ex)
     if not reason:
         violation = oracle.check(ex)
         race = oracle.race(ex)
