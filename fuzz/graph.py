@@ -27,7 +27,7 @@ from typing import Any, Iterable
 from models.engine import Execution
 from models.events import Event, Loc
 
-from .report import Trace, _fmt, _in_rmw
+from .report import Trace, _fmt
 
 FORMATS = (".svg", ".png", ".dot")
 COLOURS = {"po": "black", "rf": "red", "co": "blue", "fr": "darkorange", "dep": "gray50"}
@@ -94,7 +94,7 @@ def execution_dot(ex: Execution, upto: int | None = None, title: str = "",
     shown: list[int] = []
     rows: list[list[str]] = []
     for t in ex.threads:
-        evs = [e for e in t.events if e < upto and not (events[e].kind == "F" and _in_rmw(events[e]))
+        evs = [e for e in t.events if e < upto
                and events[e].rmw is None]
         if not evs:
             continue

@@ -121,9 +121,7 @@ class Trace:
     def _op_text(self, ev: Event) -> str | None:
         ex = self.ex
         if ev.kind == "F":
-            if _in_rmw(ev):
-                return None   # the mb halves of a fully ordered RMW are shown with it
-            return f"{ev.label}()"
+            return f"{ev.label}()"   # fully ordered RMWs have no fence events (Mb tags)
         loc = ev.loc.name
         if ev.kind == "W":
             if ev.rmw is not None:
@@ -145,13 +143,6 @@ class Trace:
 def _ghost_text(rec) -> str | None:
     text = getattr(rec, "trace_text", None)
     return text() if callable(text) else None
-
-
-def _in_rmw(ev: Event) -> bool:
-    return ev.kind == "F" and ev.label not in {
-        "smp_mb", "smp_rmb", "smp_wmb", "smp_mb__before_atomic", "smp_mb__after_atomic",
-        "smp_mb__after_spinlock", "smp_mb__after_unlock_lock", "rcu_read_lock",
-        "rcu_read_unlock", "synchronize_rcu", "barrier"}
 
 
 def render_trace(ex: Execution, upto: int | None = None, columns: bool = False) -> str:
