@@ -87,6 +87,12 @@ def run(args) -> int:
         ok = matches_expected(variant.expected, result.verdict, result.race is not None)
         mismatches += not ok
         rows.append((variant, result, ok, corpus_file if new else None))
+        if not args.json and not live:
+            # Not a terminal (CI, nohup, a pipe): one line per finished variant, so a
+            # log shows progress during the minutes a campaign takes.
+            print(f"[{i}/{len(variants)}] {variant.name}: {result.verdict}"
+                  f"{'' if ok else ' (NOT as expected)'} after {time.perf_counter() - t0:.0f} s",
+                  flush=True)
         if args.json:
             obj = result_json(result, corpus_file, race_file=race_file, variant=variant)
             obj.update(expected=variant.expected, matches=ok)

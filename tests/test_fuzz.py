@@ -135,5 +135,8 @@ def test_campaign_table_and_exit_status(tmp_path, capsys):
     out = capsys.readouterr().out
     assert rc == 0, out
     assert "A-no-recheck" in out and "violated" in out and "all as expected" in out
+    # captured stdout is no terminal: a progress line per finished variant, in order
+    assert "[1/2] A-no-recheck: violated after" in out and "[2/2] B: holds after" in out
+    assert out.index("[1/2]") < out.index("[2/2]") < out.index("all as expected")
     assert len(collect([tmp_path])) == 1
     assert main(["campaign", "no-such-variant"]) == 2
