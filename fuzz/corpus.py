@@ -16,7 +16,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 import attrs
 
@@ -340,17 +340,28 @@ class Replayed:
         return self.entry.scenario.width or self.variant.counter_width
 
 
-def resolve_variant(entry: Entry, name: str) -> type:
+def resolve_variant(entry: Entry, name: str, trusted: Iterable[Path] | None = None) -> type:
     """The variant a corpus file names. A user's variant file given as a relative
     path is looked for from the current folder, then from each folder above the
-    corpus file (a corpus saved in a checkout replays from anywhere)."""
+    corpus file (a corpus saved in a checkout replays from anywhere).
+
+    ``trusted``: the protocol files the user named (``--variant-file``). Data never
+    chooses code to run: with ``trusted`` given, a file that names a protocol file
+    not among them is refused in one line, before anything is read or imported.
+    ``None`` (library callers that just ran that very file) trusts it."""
     spec = entry.spec
     vfile = entry.variant_file
+    path = Path(vfile) if vfile else None
     if vfile and not Path(vfile).is_absolute() and not Path(vfile).is_file():
         for folder in Path(name).resolve().parents:
             if (folder / vfile).is_file():
-                spec = f"{folder / vfile}:{entry.variant_name}"
+                path = folder / vfile
+                spec = f"{path}:{entry.variant_name}"
                 break
+    if path is not None and trusted is not None and \
+            path.resolve() not in {Path(t).resolve() for t in trusted}:
+        raise CorpusError(f"{name}: names the protocol file {vfile}, which is code: it runs only "
+                          f"when you name it (--variant-file {vfile})")
     try:
         variant = resolve(spec)
     except VariantError as exc:

@@ -766,11 +766,12 @@ def fixed_path(path: Path) -> Path:
         else path.with_name(path.name + "+fixed")
 
 
-def export_file(path: Path, source: str | None = None) -> tuple[Exported, Any]:
-    """Replay one corpus file and export it. CorpusError / ExportError on failure."""
+def export_file(path: Path, source: str | None = None, trusted=None) -> tuple[Exported, Any]:
+    """Replay one corpus file and export it. CorpusError / ExportError on failure.
+    ``trusted``: the protocol files the corpus file may run (``corpus.resolve_variant``)."""
     from .corpus import CorpusError, load, replay, resolve_variant
     entry = load(path)
-    variant = resolve_variant(entry, str(path))
+    variant = resolve_variant(entry, str(path), trusted=trusted)
     r = replay(entry, variant)
     if not r.reproduces:
         raise CorpusError(f"{path}: no longer reproduces ({r.reason}): nothing to export")
@@ -828,6 +829,8 @@ def add_arguments(p) -> None:
     p.add_argument("-o", "--output", metavar="DIR",
                    help="write DIR/<protocol>/<variant>/<hash>.litmus (and <hash>+fixed.litmus) "
                         "instead of printing the tests")
+    p.add_argument("--variant-file", action="append", default=[], metavar="FILE.py",
+                   help="a protocol file the corpus files may run (repeatable); any other is refused")
 
 
 def run(args) -> int:
@@ -843,7 +846,7 @@ def run(args) -> int:
     bad = 0
     for path in files:
         try:
-            exported, entry = export_file(path)
+            exported, entry = export_file(path, trusted=args.variant_file)
         except (CorpusError, VariantError) as exc:
             sys.stderr.write(f"vmafuzz: {exc}\n")
             bad += 1
@@ -854,7 +857,7 @@ def run(args) -> int:
             continue
         if args.output:
             from .corpus import resolve_variant
-            protocol = _family(resolve_variant(entry, str(path)))
+            protocol = _family(resolve_variant(entry, str(path), trusted=args.variant_file))
             for written in write_exports(exported, export_path(args.output, path, entry.variant_name,
                                                                protocol)):
                 print(written)

@@ -24,6 +24,9 @@ from .report import add_trace_arguments, race_accesses, render_race, render_trac
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("paths", nargs="+", metavar="PATH", help="corpus files or folders (recursive)")
     p.add_argument("--json", action="store_true", help="one JSON object per file")
+    p.add_argument("--variant-file", action="append", default=[], metavar="FILE.py",
+                   help="a protocol file the corpus files may run (repeatable); a corpus file "
+                        "that names any other file is refused: data never chooses code to run")
     add_trace_arguments(p)
     add_graph_argument(p)
 
@@ -46,7 +49,7 @@ def run(args) -> int:
     for path in files:
         try:
             entry = load(path)
-            variant = resolve_variant(entry, str(path))
+            variant = resolve_variant(entry, str(path), trusted=args.variant_file)
         except CorpusError as exc:
             bad += 1
             if args.json:

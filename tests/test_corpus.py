@@ -161,3 +161,36 @@ def test_a_user_variant_file_is_found_from_above_the_corpus_file(tmp_path, monke
     (checkout / "mine" / "v.py").unlink()
     with pytest.raises(CorpusError, match="mine/v.py: no such file"):
         resolve_variant(back, str(path))
+
+
+def test_replay_never_runs_a_protocol_file_a_corpus_file_names(tmp_path, monkeypatch, capsys):
+    """Data never chooses code to run (issue 11, item 1): a corpus file naming a .py
+    file is refused in one line unless the user names that file (--variant-file)."""
+    from fuzz.cli import main
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    marker = tmp_path / "ran"
+    # The file records that it ran (as a hostile file would do worse): it must not.
+    (mine / "v.py").write_text(
+        "import pathlib\n"
+        f"pathlib.Path({str(marker)!r}).write_text('ran')\n"
+        "from models.protocols import ProtocolA\n\n"
+        "class NoRecheck(ProtocolA):\n"
+        "    name = 'my-no-recheck'\n"
+        "    def recheck(self, vma, sv):\n"
+        "        return True\n"
+        "        yield\n")
+    monkeypatch.chdir(tmp_path)
+    v = resolve_variant_spec("mine/v.py:my-no-recheck")
+    path, _ = save(entry_from_explorer(v, Scenario.default_for(v)), tmp_path / "corpus", v.protocol)
+    marker.unlink()
+    save(entry_from_explorer(BY_NAME["A-no-wmb"], Scenario.default_for(BY_NAME["A-no-wmb"])),
+         tmp_path / "corpus", "A")
+    assert main(["replay", "--no-trace", str(tmp_path / "corpus")]) == 2
+    err = capsys.readouterr()
+    assert not marker.exists(), "replay imported a file that a corpus file named"
+    lines = [line for line in err.err.splitlines() if line]
+    assert len(lines) == 1 and "names the protocol file mine/v.py" in lines[0] and "Traceback" not in err.err
+    assert "REPRODUCES" in err.out                    # the shipped-variant file still replayed
+    assert main(["replay", "--no-trace", "--variant-file", "mine/v.py", str(path)]) == 0
+    assert marker.exists()                            # named by the user: it runs
