@@ -48,6 +48,7 @@ from hypothesis import settings
 from models.scenario import Scenario, ScenarioError
 from models.variants import BY_NAME, VariantError, resolve
 
+from .corpus import load
 from .machine import DEFAULT_BURST, PROFILE_CI, PROFILE_DEV, FuzzResult, fuzz, register_profiles
 from .oracle import matches_expected
 from .run_cmd import DEFAULT_MAX_EXAMPLES, Budget, print_result, save_failure, save_race
@@ -212,7 +213,10 @@ def failure_report(request: pytest.FixtureRequest, p: Plan, result: FuzzResult) 
              f"repeat the run:   {p.command()}"]
     for f in (corpus_file, race_file if race_file != corpus_file else None):
         if f:
-            lines.append(f"replay the trace: vmafuzz replay {shlex.quote(_shown_path(f))}")
+            # a user's protocol file runs on replay only when named (docs/corpus-format.md)
+            vfile = load(Path(f)).variant_file
+            named = f"--variant-file {shlex.quote(vfile)} " if vfile else ""
+            lines.append(f"replay the trace: vmafuzz replay {named}{shlex.quote(_shown_path(f))}")
     return "\n".join(lines)
 
 

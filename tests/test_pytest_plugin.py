@@ -85,7 +85,8 @@ def test_a_failing_user_variant_shows_trace_rule_seed_and_corpus_file(pytester):
         "expected: holds; outcome: violated",
         f"repeat the run:   vmafuzz run my_variant.py:AcquireRetry --seed {SEED} --max-examples 300",
         # relative to where pytest runs, to paste there
-        "replay the trace: vmafuzz replay saved/B/B-acquire-retry/*.json",
+        # the user's own file runs on replay only when named (docs/corpus-format.md)
+        "replay the trace: vmafuzz replay --variant-file my_variant.py saved/B/B-acquire-retry/*.json",
     ])
     # the report, not raw Hypothesis draws or a Python traceback
     assert "state.step" not in out and "data(" not in out and "Traceback" not in out
