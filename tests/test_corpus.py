@@ -140,16 +140,20 @@ def test_format_constants():
     assert Expected("torn version", 3, 1, 0) == Expected("torn version", 3, 1, 0)
 
 
+# A user's variant file: protocol A without the final vm_lock_seq recheck.
+NO_RECHECK = (
+    "from models.protocols import ProtocolA\n\n"
+    "class NoRecheck(ProtocolA):\n"
+    "    name = 'my-no-recheck'\n"
+    "    def recheck(self, vma, sv):\n"
+    "        return True\n"
+    "        yield\n")
+
+
 def test_a_user_variant_file_is_found_from_above_the_corpus_file(tmp_path, monkeypatch):
     checkout = tmp_path / "checkout"
     (checkout / "mine").mkdir(parents=True)
-    (checkout / "mine" / "v.py").write_text(
-        "from models.protocols import ProtocolA\n\n"
-        "class NoRecheck(ProtocolA):\n"
-        "    name = 'my-no-recheck'\n"
-        "    def recheck(self, vma, sv):\n"
-        "        return True\n"
-        "        yield\n")
+    (checkout / "mine" / "v.py").write_text(NO_RECHECK)
     monkeypatch.chdir(checkout)
     v = resolve_variant_spec("mine/v.py:my-no-recheck")
     e = entry_from_explorer(v, Scenario.default_for(v))
@@ -173,13 +177,7 @@ def test_replay_never_runs_a_protocol_file_a_corpus_file_names(tmp_path, monkeyp
     # The file records that it ran (as a hostile file would do worse): it must not.
     (mine / "v.py").write_text(
         "import pathlib\n"
-        f"pathlib.Path({str(marker)!r}).write_text('ran')\n"
-        "from models.protocols import ProtocolA\n\n"
-        "class NoRecheck(ProtocolA):\n"
-        "    name = 'my-no-recheck'\n"
-        "    def recheck(self, vma, sv):\n"
-        "        return True\n"
-        "        yield\n")
+        f"pathlib.Path({str(marker)!r}).write_text('ran')\n" + NO_RECHECK)
     monkeypatch.chdir(tmp_path)
     v = resolve_variant_spec("mine/v.py:my-no-recheck")
     path, _ = save(entry_from_explorer(v, Scenario.default_for(v)), tmp_path / "corpus", v.protocol)
