@@ -127,12 +127,15 @@ class Speculation:
     then and ``memory.check`` judges the whole cycle, so out-of-thin-air
     results, whose cycles run through dependencies, are refused like any other
     ``hb`` cycle). A run that ends with a promise unfulfilled is no execution:
-    it counts as blocked. ``threads`` limits promises to threads that can store
-    afterwards (a load buffering cycle needs a store after the load).
+    it counts as blocked. A thread with no values anywhere never promises.
     """
 
     values: Any               # Mapping[Loc, Mapping[int, tuple]]: loc -> tid -> values
-    threads: frozenset = frozenset()
+
+    @property
+    def threads(self) -> frozenset:
+        """The threads whose loads may promise some value."""
+        return frozenset(t for per in self.values.values() for t in per)
 
     @classmethod
     def of_threads(cls, specs: Sequence["ThreadSpec"]) -> "Speculation":
@@ -141,7 +144,7 @@ class Speculation:
         for tid, spec in enumerate(specs):
             for loc, vals in (spec.promises or {}).items():
                 values.setdefault(loc, {})[tid] = tuple(vals)
-        return cls(values, frozenset(tid for tid, spec in enumerate(specs) if spec.promises))
+        return cls(values)
 
 
 class Thread:
@@ -448,7 +451,7 @@ class Execution:
                 if self._try([ev], {eid: w}, None, newest=w == order[-1]):
                     opts.append(Option("rf", src=w))
             spec = self.speculation
-            if spec is not None and isinstance(op, Load) and t.tid in spec.threads:
+            if spec is not None and isinstance(op, Load):
                 # Promises come after every existing store: shrinking toward
                 # option 0 shrinks toward sequential consistency.
                 for v in spec.values.get(loc, {}).get(t.tid, ()):
@@ -500,7 +503,7 @@ class Execution:
                     if self._try(evs, {rid: w}, None, newest=pos == len(order) - 1):
                         opts.append(Option("rf", src=w, write=False))
             spec = self.speculation
-            if spec is not None and t.tid in spec.threads and not op.lock_kinds:
+            if spec is not None and not op.lock_kinds:
                 # A promise for the RMW's read: its write floats (no co place) until
                 # the store that fulfils the promise, and then goes right after it.
                 # Lock acquisitions never promise: a po|rf cycle whose every read

@@ -215,8 +215,7 @@ class StoreLog:
                 values[loc] = by_tid
         if not values:
             return None
-        threads = frozenset(t for per in values.values() for t in per)
-        return Speculation(values, threads)
+        return Speculation(values)
 
 
 def _value_key(v) -> tuple:

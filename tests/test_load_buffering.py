@@ -42,13 +42,13 @@ def test_without_promises_no_po_rf_cycle():
 
 
 def test_promises_give_the_lb_outcome():
-    spec = Speculation({X: {0: (1,)}, Y: {1: (1,)}}, frozenset({0, 1}))
+    spec = Speculation({X: {0: (1,)}, Y: {1: (1,)}})
     assert outcomes(lb(), spec) == {(0, 0), (0, 1), (1, 0), (1, 1)}
 
 
 def test_ordering_on_both_sides_refuses_the_cycle():
     # LB+poacquireonce+pooncerelease: acquire then store, load then release: hb cycle.
-    spec = Speculation({X: {0: (1,)}, Y: {1: (1,)}}, frozenset({0, 1}))
+    spec = Speculation({X: {0: (1,)}, Y: {1: (1,)}})
     assert (1, 1) not in outcomes(lb(smp_load_acquire, smp_store_release), spec)
     # one side ordered is not enough (herd7: Sometimes)
     assert (1, 1) in outcomes(lb(smp_load_acquire, WRITE_ONCE), spec)
@@ -56,7 +56,7 @@ def test_ordering_on_both_sides_refuses_the_cycle():
 
 def test_unfulfilled_promises_are_not_executions():
     # P1 never stores 2 to x: a promise of 2 can never be fulfilled.
-    spec = Speculation({X: {0: (2,)}, Y: {1: (1,)}}, frozenset({0, 1}))
+    spec = Speculation({X: {0: (2,)}, Y: {1: (1,)}})
     found = outcomes(lb(), spec)
     assert all(r0 != 2 for r0, _ in found)
 
@@ -101,7 +101,7 @@ def test_out_of_thin_air_is_refused():
         yield WRITE_ONCE(X, r1)
         return {"r1": r1.v}
     specs = [ThreadSpec("P0", p0), ThreadSpec("P1", p1)]
-    spec = Speculation({X: {0: (1,)}, Y: {1: (1,)}}, frozenset({0, 1}))
+    spec = Speculation({X: {0: (1,)}, Y: {1: (1,)}})
     assert outcomes(specs, spec) == {(0, 0)}
     # The same with no dependency (stores of the constant 1) is allowed: the
     # refusal above comes from the dependencies, not from the domain.
@@ -109,7 +109,7 @@ def test_out_of_thin_air_is_refused():
 
 
 def test_replay_reproduces_a_load_buffering_run():
-    spec = Speculation({X: {0: (1,)}, Y: {1: (1,)}}, frozenset({0, 1}))
+    spec = Speculation({X: {0: (1,)}, Y: {1: (1,)}})
     for seed in range(200):
         ex = Execution(lb(), speculation=spec)
         ex.run(RandomChooser(random.Random(seed)))
