@@ -42,7 +42,7 @@ from typing import Any
 import attrs
 from hypothesis import HealthCheck, Phase, Verbosity, event, seed as hyp_seed, settings, target
 from hypothesis import strategies as st
-from hypothesis.database import DirectoryBasedExampleDatabase
+from hypothesis.database import DirectoryBasedExampleDatabase, ExampleDatabase
 from hypothesis.errors import HypothesisException
 from hypothesis.stateful import (RuleBasedStateMachine, initialize, invariant, precondition, rule,
                                  run_state_machine_as_test)
@@ -424,12 +424,13 @@ class _ZeroChooser:
 def fuzz(variant: type, scenario: Scenario, *, max_examples: int = 2000,
          seconds: float | None = None, seed: int | None = None, max_steps: int | None = None,
          max_burst: int = DEFAULT_BURST, profile: str = PROFILE_DEV,
-         database: str | None = None, recorder: Recorder | None = None,
+         database: str | ExampleDatabase | None = None, recorder: Recorder | None = None,
          shrink: bool = True, data_races=None, sizes: Sizes | None = None) -> FuzzResult:
     """Fuzz one variant on one scenario until a violation (then shrink) or the
     budget (``max_examples`` test cases, or ``seconds``) is spent.
 
-    ``database``: a directory for Hypothesis's example database (None: none).
+    ``database``: a directory for Hypothesis's example database, or a database
+    itself (a shared one: ``campaign --database``); None: none.
     ``shrink=False`` stops at the first failure (CI checks only ask "caught?").
     KeyboardInterrupt is not swallowed: the caller reads ``recorder`` for what
     was found (see run_cmd). ``data_races``: the race finder (default: the
@@ -456,7 +457,8 @@ def fuzz(variant: type, scenario: Scenario, *, max_examples: int = 2000,
 
     if seed is not None:
         factory = hyp_seed(seed)(factory)
-    db = DirectoryBasedExampleDatabase(database) if database else None
+    db = database if isinstance(database, ExampleDatabase) else \
+        DirectoryBasedExampleDatabase(database) if database else None
     run_settings = settings(settings.get_profile(profile), max_examples=max_examples,
                             stateful_step_count=rule_calls, database=db,
                             phases=(Phase.explicit, Phase.reuse, Phase.generate, Phase.target)
