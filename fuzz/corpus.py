@@ -122,8 +122,11 @@ def _file_of(variant: type) -> str:
 
 
 def save(entry: Entry, root: Path, protocol: str) -> tuple[Path, bool]:
-    """Write atomically (temporary file + os.replace); never overwrite. Returns the
-    path and whether it was new (an identical trace keeps its existing file)."""
+    """Write atomically (a temporary file, then a hard link to the final name);
+    never overwrite. Returns the path and whether it was new (an identical trace
+    keeps its existing file). Safe with many processes saving at once (campaign
+    workers): the link either creates the file or fails because another process
+    just saved the same trace, so exactly one of them reports it new."""
     folder = Path(root) / protocol / _safe(entry.variant_name)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{entry.digest()}.json"
@@ -139,14 +142,19 @@ def save(entry: Entry, root: Path, protocol: str) -> tuple[Path, bool]:
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
-        if path.exists():          # another process saved the same trace meanwhile
-            os.unlink(tmp)
+        try:
+            # Unlike a check for the name followed by os.replace, the link cannot
+            # replace a file another process saved in between.
+            os.link(tmp, path)
+        except FileExistsError:
             return path, False
-        os.replace(tmp, path)
-    except BaseException:
+        except OSError:            # a filesystem without hard links
+            if path.exists():
+                return path, False
+            os.replace(tmp, path)
+    finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
-        raise
     return path, True
 
 
