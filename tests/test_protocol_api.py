@@ -145,8 +145,9 @@ def test_run_finds_a_bug_that_needs_two_cycles_without_scenario_options(capsys, 
 def test_campaign_takes_a_user_file_and_scenario_options(capsys):
     rc = main(["campaign", RELOCK, "--cycles", "2", "--max-examples", "400", "--seed", "1",
                "--profile", "ci", "--no-save", "--json"])
-    obj = json.loads(capsys.readouterr().out)
+    obj, summary = map(json.loads, capsys.readouterr().out.splitlines())   # the variant, then the summary
     assert rc == 0 and obj["verdict"] == "violated" and obj["matches"]
+    assert summary["summary"]["as_expected"] == 1
     assert obj["scenario"]["cycles"] == 2
 
 
