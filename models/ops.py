@@ -13,7 +13,8 @@ from typing import Any, Callable
 
 import attrs
 
-from .events import ACQUIRE, LKR, LKW, ONCE, PLAIN, RELEASE, SRCU_LOCK, SRCU_UNLOCK, SYNC_SRCU, Loc, raw
+from .events import (ACQUIRE, LKR, LKW, ONCE, PLAIN, RELEASE, SRCU_LOCK, SRCU_UNLOCK, SYNC_SRCU, Loc, LocRef,
+                     Val, raw)
 
 
 @attrs.frozen(slots=True)
@@ -407,3 +408,226 @@ def ghost(*payload) -> Ghost:
 
 def ghost_step(*payload) -> Ghost:
     return Ghost(payload, step=True)
+
+
+# ---- reference counts (include/linux/refcount.h) ----
+# A refcount_t is an atomic_t; its operations are the atomics above with the
+# orderings refcount.h documents. The *_not_zero ones are cmpxchg loops: a run
+# of failed try_cmpxchg reads that orders nothing, then one successful cmpxchg.
+# A loop iteration that reads a value and then loses the race to another CPU is
+# the same execution as the RMW reading the later value directly, so each is one
+# Rmw that writes only when the old value passes the test (``expect``): when it
+# does not, it is a marked read with no ordering (the bell's FailedRMW), which is
+# what refcount.h's own failing path (an atomic_read and a return) is.
+# The refcount helpers that need a fence after a conditional outcome are
+# generators: call them with ``yield from``.
+
+class _Live:
+    """The "expected" value of an inc_not_zero loop: any count that is not 0 and,
+    with a limit, below it (the loop gives up on 0 and on counts >= limit)."""
+
+    __slots__ = ("limit",)
+
+    def __init__(self, limit):
+        self.limit = limit
+
+    def __eq__(self, old):
+        old = raw(old)
+        return old != 0 and (self.limit is None or old < self.limit)
+
+    def __hash__(self):
+        return hash(("live", self.limit))
+
+    def __repr__(self):
+        return "not 0" if self.limit is None else f"not 0, below {self.limit}"
+
+
+def refcount_read(r) -> Load:
+    return Load(r, ONCE, "refcount_read")
+
+
+def refcount_set(r, v) -> Store:
+    return Store(r, v, ONCE, "refcount_set")
+
+
+def refcount_set_release(r, v, ghost=None) -> Store:
+    """refcount_set_release(): a release store (vma_mark_attached publishes the VMA with it)."""
+    return Store(r, v, RELEASE, "refcount_set_release", ghost)
+
+
+def refcount_inc_not_zero_limited_acquire(r, limit, ghost=None) -> Rmw:
+    """__refcount_inc_not_zero_limited_acquire(r, &oldcnt, limit): +1 unless the count is
+    0 or >= ``limit``; acquire when it adds, no ordering when it gives up. Returns the
+    old count (the caller tells 0, "detached", from >= limit)."""
+    return Rmw(r, _add(1), "acquire", "refcount_inc_not_zero_limited_acquire", returns="old",
+               expect=CmpVal(_Live(limit)), ghost=ghost)
+
+
+def refcount_inc_not_zero_limited(r, limit, ghost=None) -> Rmw:
+    """The same loop with atomic_try_cmpxchg_relaxed (what refcount_inc_not_zero uses):
+    no ordering at all; only the caller's branch on the result (a control dependency)
+    orders its later stores. Returns the old count."""
+    return Rmw(r, _add(1), "once", "refcount_inc_not_zero_limited", returns="old",
+               expect=CmpVal(_Live(limit)), ghost=ghost)
+
+
+def refcount_inc_not_zero(r, ghost=None) -> Rmw:
+    """refcount_inc_not_zero(): relaxed (control dependency only); returns the old count."""
+    return Rmw(r, _add(1), "once", "refcount_inc_not_zero", returns="old",
+               expect=CmpVal(_Live(None)), ghost=ghost)
+
+
+def refcount_inc(r, ghost=None) -> Rmw:
+    """refcount_inc(): atomic_fetch_add_relaxed, whatever the count (no ordering)."""
+    return Rmw(r, _add(1), "once", "refcount_inc", returns=None, ghost=ghost)
+
+
+def refcount_add_not_zero(i, r, ghost=None, order: str = "once") -> Rmw:
+    """refcount_add_not_zero(i, r): + ``i`` unless 0; returns the old count. refcount.h
+    builds it on atomic_try_cmpxchg_relaxed and documents "no memory ordering ... a
+    control dependency" (``order="once"``, the default); ``order="mb"`` models the
+    fully ordered form (an atomic_add_unless(r, i, 0))."""
+    return Rmw(r, _add(i), order, "refcount_add_not_zero", returns="old",
+               expect=CmpVal(_Live(None)), ghost=ghost)
+
+
+def _sub_and_test_old(i, r, label, ghost):
+    # __refcount_sub_and_test(): old = atomic_fetch_sub_release(i, r); on reaching
+    # zero, smp_acquire__after_ctrl_dep() (an smp_rmb after the branch on old).
+    old = yield Rmw(r, _add(-i), "release", label, returns="old", ghost=ghost)
+    if old == i:
+        yield smp_rmb()
+    return old
+
+
+def refcount_sub_and_test(i, r, ghost=None):
+    """``yield from``: refcount_sub_and_test(i, r): release; acquire when the count
+    reaches 0 (smp_acquire__after_ctrl_dep). Returns whether it reached 0 (a Val)."""
+    old = yield from _sub_and_test_old(i, r, "refcount_sub_and_test", ghost)
+    return old == i
+
+
+def refcount_dec_and_test(r, ghost=None):
+    """``yield from``: refcount_dec_and_test(r): as refcount_sub_and_test(1, r)."""
+    old = yield from _sub_and_test_old(1, r, "refcount_dec_and_test", ghost)
+    return old == 1
+
+
+def refcount_dec_and_test_oldcnt(r, ghost=None):
+    """``yield from``: __refcount_dec_and_test(r, &oldcnt) (vma_refcount_put): the same
+    ordering, and returns the old count (the new one is old - 1)."""
+    return (yield from _sub_and_test_old(1, r, "__refcount_dec_and_test", ghost))
+
+
+# ---- seqcount read side, mm_count, rcuwait (include/linux/seqlock.h, sched/mm.h, rcuwait.h) ----
+
+def raw_read_seqcount(s):
+    """``yield from``: raw_read_seqcount(): READ_ONCE of the count, then smp_rmb(), so
+    later loads are ordered after it (the count is returned as is, odd or even)."""
+    seq = yield Load(s, ONCE, "raw_read_seqcount")
+    yield smp_rmb()
+    return seq
+
+
+def mmgrab(mm_count) -> Rmw:
+    """mmgrab(mm): atomic_inc(&mm->mm_count) (no ordering; the caller holds a reference
+    that keeps the count above 0)."""
+    return Rmw(mm_count, _add(1), "once", "mmgrab", returns=None, noreturn=True)
+
+
+def mmdrop_dec(mm_count) -> Rmw:
+    """The atomic_dec_and_test(&mm->mm_count) of mmdrop(): fully ordered; returns the new
+    count (0: the caller's was the last reference and it must __mmdrop() the mm)."""
+    return Rmw(mm_count, _add(-1), "mb", "mmdrop", returns="new")
+
+
+TASK_RUNNING = "TASK_RUNNING"
+TASK_UNINTERRUPTIBLE = "TASK_UNINTERRUPTIBLE"
+
+
+class _Never:
+    """An "expected" value nothing equals: a cmpxchg that never writes, i.e. a read."""
+
+    __slots__ = ()
+
+    def __eq__(self, old):
+        return False
+
+    def __hash__(self):
+        return hash("never")
+
+    def __repr__(self):
+        return "never"
+
+
+def _field(ptr, name: str):
+    """``ptr->name`` for a field whose name Python's attribute access refuses (``__state``),
+    keeping the address dependency of a loaded pointer."""
+    if isinstance(ptr, Val):
+        return LocRef(raw(ptr).field(name), ptr.deps)
+    return ptr.field(name)
+
+
+def set_current_state(task, state):
+    """``yield from``: set_current_state(): smp_store_mb(current->__state, state)."""
+    yield Store(_field(task, "__state"), state, ONCE, "set_current_state")
+    yield smp_mb()
+
+
+def __set_current_state(task, state) -> Store:
+    return Store(_field(task, "__state"), state, ONCE, "__set_current_state")
+
+
+def schedule(task) -> Rmw:
+    """schedule() in TASK_UNINTERRUPTIBLE: the task sleeps until a wake-up stores
+    TASK_RUNNING to its state. A read that blocks until such a store exists (it reads
+    co-after the task's own TASK_UNINTERRUPTIBLE store, by coherence); a wake-up that
+    came before that store does not count (the task set its state after it)."""
+    return Rmw(_field(task, "__state"), lambda old: old, "once", "schedule", returns=None,
+               expect=CmpVal(_Never()), wait=lambda old: raw(old) == TASK_RUNNING)
+
+
+def wake_up_process(task) -> Store:
+    """try_to_wake_up(): makes a sleeping task runnable (a store of TASK_RUNNING to its
+    state; the full barrier ttwu begins with is rcuwait_wake_up()'s smp_mb here)."""
+    return Store(_field(task, "__state"), TASK_RUNNING, ONCE, "wake_up_process")
+
+
+def rcuwait_wait_event(w_task, task, read_condition, condition, sleeps: int = 2):
+    """``yield from``: rcuwait_wait_event(w, condition, TASK_UNINTERRUPTIBLE).
+
+    ``w_task`` is the rcuwait's ``task`` field, ``task`` the waiting task (an Obj with a
+    ``__state`` field). ``read_condition()`` is the primitive that reads what the
+    condition tests (a generator step: ``yield from``) and ``condition(v)`` the test.
+    The waiter publishes itself (rcu_assign_pointer), then, in a loop: sets its state
+    (smp_store_mb), tests the condition and, when it is false, sleeps until a wake-up.
+    A test that finds the condition true does not sleep. ``sleeps`` bounds the loop
+    (the run is dropped as blocked past it, like a wait that never ends)."""
+    yield Store(w_task, task, RELEASE, "rcuwait_wait_event")
+    for _ in range(sleeps + 1):
+        yield from set_current_state(task, TASK_UNINTERRUPTIBLE)
+        v = yield from read_condition()
+        if condition(v):
+            break
+        yield schedule(task)
+    else:
+        yield wait_forever()
+    yield __set_current_state(task, TASK_RUNNING)
+    yield Store(w_task, None, ONCE, "rcuwait_wait_event")
+    return v
+
+
+def rcuwait_wake_up(w_task):
+    """``yield from``: rcuwait_wake_up(w): smp_mb(); under rcu_read_lock, read w->task
+    and wake it when there is one. The read of ``w_task`` is an access to the
+    structure holding the rcuwait (mm->vma_writer_wait): it must not be freed.
+    Returns the task pointer read (None: nobody waits). A value that is not a task
+    (freed memory's contents) wakes nobody."""
+    yield smp_mb()
+    yield rcu_read_lock()
+    task = yield Load(w_task, ONCE, "rcuwait_wake_up")
+    t = raw(task)
+    if task and hasattr(t, "fields") and "__state" in t.fields:
+        yield wake_up_process(task)
+    yield rcu_read_unlock()
+    return task
