@@ -168,8 +168,17 @@ class Protocol:
 
 
 def registry() -> dict[str, type]:
-    """Every registered protocol class by name (importing the shipped families)."""
-    from . import seqlock, vma  # noqa: F401  (their classes register themselves)
+    """Every registered protocol class by name. The shipped families are the
+    sub-packages of ``models`` (``models/seqlock/``, ``models/vma/``, ...): each is
+    imported, and its classes register themselves, so a new family touches only its
+    own package. Only this package's own directory is listed (our code, not data)."""
+    import importlib
+    import pkgutil
+
+    from . import __name__ as package, __path__ as where
+    for info in sorted(pkgutil.iter_modules(where), key=lambda m: m.name):
+        if info.ispkg:
+            importlib.import_module(f"{package}.{info.name}")
     return dict(_REGISTRY)
 
 
