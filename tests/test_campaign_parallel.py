@@ -5,13 +5,26 @@ many processes at once."""
 
 from __future__ import annotations
 
+import json
 import multiprocessing
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
+import pytest
+
+from fuzz.campaign import expected_cost
+from fuzz.cli import main
 from fuzz.corpus import Entry, Expected, collect, load, save
+from fuzz.parallel import Shard, shares
 from models.engine import Decision
 from models.scenario import Scenario
-from models.variants import BY_NAME
+from models.variants import BY_NAME, SHIPPED
 
 SAVERS = 6
 
@@ -32,7 +45,9 @@ def _save_at_once(root: str, barrier, results, i: int) -> None:
 
 
 def test_corpus_saves_from_many_processes_at_once(tmp_path):
-    ctx = multiprocessing.get_context("spawn")
+    # fork: quick to start, and these processes run no Hypothesis (the campaign's
+    # workers are spawned; what is tested here is the file system side)
+    ctx = multiprocessing.get_context("fork")
     barrier = ctx.Barrier(SAVERS)
     results = ctx.Queue()
     procs = [ctx.Process(target=_save_at_once, args=(str(tmp_path), barrier, results, i))
@@ -52,3 +67,188 @@ def test_corpus_saves_from_many_processes_at_once(tmp_path):
     assert len(files) == SAVERS + 1
     assert {load(f).decisions for f in files} == {_entry(i).decisions for i in range(SAVERS + 1)}
     assert not [f for f in tmp_path.rglob("*") if f.name.startswith(".tmp-")]
+
+
+# ---------------------------------------------------------------- campaigns
+
+
+# Violated variants the fuzzer finds within a few dozen examples (docs/benchmarks.md,
+# "Fuzzer"), and a holding one: small budgets give every verdict.
+FEW = ["A-no-recheck", "B-read-locked-change", "seqlock-no-odd-check", "seqlock"]
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _campaign(capsys, *argv) -> tuple[int, dict, dict]:
+    """Run ``vmafuzz campaign ... --json``: exit status, {variant: object}, the summary."""
+    rc = main(["campaign", *argv, "--json"])
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert "summary" in lines[-1] and all("variant" in x for x in lines[:-1])
+    by_name = {}
+    for x in lines[:-1]:
+        assert x["variant"] not in by_name, f"{x['variant']} ran twice"
+        by_name[x["variant"]] = x
+    return rc, by_name, lines[-1]["summary"]
+
+
+def _verdicts(objs: dict) -> dict:
+    return {name: (o["verdict"], o["rule"], o["matches"]) for name, o in objs.items()}
+
+
+def test_workers_give_the_verdicts_of_one_process(capsys, tmp_path):
+    # the ci profile is derandomized: the same variant fuzzes the same examples
+    # in a worker as in the campaign's own process
+    argv = [*FEW, "--profile", "ci", "--max-examples", "60", "--no-save"]
+    rc1, one, s1 = _campaign(capsys, *argv, "--workers", "1")
+    rc2, two, s2 = _campaign(capsys, *argv, "--workers", "2")
+    assert rc1 == rc2 == 0 and s1["workers"] == 1 and s2["workers"] == 2
+    assert set(one) == set(two) == set(FEW)
+    assert _verdicts(one) == _verdicts(two)
+    assert {o["verdict"] for o in one.values()} == {"violated", "holds"}
+    for name in FEW:       # the same run, example for example
+        assert one[name]["examples_to_first_failure"] == two[name]["examples_to_first_failure"], name
+        assert one[name]["steps"] == two[name]["steps"], name
+    assert s2["as_expected"] == len(FEW) and not s2["interrupted"]
+
+
+def test_shards_split_every_shipped_variant_exactly_once():
+    names = [v.name for v in SHIPPED]
+    costs = [expected_cost(v, Scenario.default_for(v)) for v in SHIPPED]
+    for n in (1, 2, 3, 5):
+        split = shares(names, costs, n)
+        flat = [names[i] for s in split for i in s]
+        assert sorted(flat) == sorted(names) and len(flat) == len(set(flat))
+        # balanced: no share exceeds another by more than its costliest variant
+        loads = [sum(costs[i] for i in s) for s in split]
+        assert max(loads) - min(loads) <= max(costs)
+        # the same split whatever order the list is given in
+        rev = shares(names[::-1], costs[::-1], n)
+        assert [{names[::-1][i] for i in s} for s in rev] == [{names[i] for i in s} for s in split]
+
+
+def test_sharded_campaigns_with_a_directory_database(capsys, tmp_path):
+    db = tmp_path / "db"
+    few = ["A-no-recheck", "seqlock"]          # one each: each shard runs in its own process
+    argv = [*few, "--max-examples", "300", "--database", str(db), "--corpus", str(tmp_path / "c")]
+    rc1, first, s1 = _campaign(capsys, *argv, "--shard", "1/2")
+    rc2, second, s2 = _campaign(capsys, *argv, "--shard", "2/2")
+    assert rc1 == rc2 == 0 and s1["shard"] == "1/2" and s2["shard"] == "2/2"
+    assert not set(first) & set(second) and set(first) | set(second) == set(few)
+    assert all(o["matches"] for o in [*first.values(), *second.values()])
+    # one part of the database per variant that ran
+    assert len([p for p in db.iterdir() if p.is_dir()]) == len(few)
+
+
+def test_shard_parse():
+    assert Shard.parse("2/3") == Shard(2, 3) and str(Shard(2, 3)) == "2/3"
+
+
+@pytest.mark.parametrize("bad", ["0/2", "3/2", "2", "a/b", "1/0", "-1/2"])
+def test_bad_shard_is_one_line_exit_2(capsys, bad):
+    assert main(["campaign", "A", f"--shard={bad}"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--shard" in err
+
+
+def test_bad_workers_and_database_options(capsys, tmp_path):
+    assert main(["campaign", "A", "--workers", "0"]) == 2
+    assert "--workers" in capsys.readouterr().err
+    # a seeded or ci run uses no example database: --database would do nothing
+    assert main(["campaign", "A", "--database", str(tmp_path), "--seed", "1"]) == 2
+    assert "seeded" in capsys.readouterr().err
+    assert main(["campaign", "A", "--database", str(tmp_path), "--profile", "ci"]) == 2
+    assert "ci" in capsys.readouterr().err
+    f = tmp_path / "file"
+    f.write_text("")
+    assert main(["campaign", "A", "--database", str(f)]) == 2
+    assert "not a directory" in capsys.readouterr().err
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_unreachable_redis_is_one_line_exit_2(capsys):
+    pytest.importorskip("redis")
+    url = f"redis://127.0.0.1:{_free_port()}/0"       # nothing listens there
+    assert main(["campaign", "A", "--database", url]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and url in err
+
+
+@pytest.fixture
+def redis_url(tmp_path):
+    """A real redis-server on the loopback address and a free port, for this test only."""
+    required = os.environ.get("VMAFUZZ_REQUIRE_REDIS") == "1"
+    server = shutil.which("redis-server")
+    try:
+        import redis
+    except ImportError:
+        redis = None
+    if server is None or redis is None:
+        what = "redis-server is not installed" if server is None else "the redis package is not installed"
+        if required:
+            pytest.fail(f"{what} (VMAFUZZ_REQUIRE_REDIS=1; .ci/run installs it)")
+        pytest.skip(f"{what}: apt-get install redis-server; pip install 'vmafuzz[redis]'")
+    port = _free_port()
+    proc = subprocess.Popen([server, "--bind", "127.0.0.1", "--port", str(port), "--save", "",
+                             "--appendonly", "no", "--dir", str(tmp_path)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"redis://127.0.0.1:{port}/0"
+    try:
+        client = redis.Redis.from_url(url)
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise
+                time.sleep(0.05)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_sharded_campaigns_share_a_redis_database(capsys, tmp_path, redis_url):
+    import redis
+    argv = [*FEW, "--max-examples", "300", "--database", redis_url, "--corpus", str(tmp_path / "c")]
+    rc, single, _ = _campaign(capsys, *argv, "--workers", "1")
+    rc1, first, s1 = _campaign(capsys, *argv, "--shard", "1/2")
+    rc2, second, s2 = _campaign(capsys, *argv, "--shard", "2/2")
+    assert rc == rc1 == rc2 == 0
+    assert max(s1["workers"], s2["workers"]) == 2        # workers share the database too
+    # every variant once, and the verdicts of the single campaign
+    assert not set(first) & set(second) and set(first) | set(second) == set(single) == set(FEW)
+    assert _verdicts({**first, **second}) == _verdicts(single)
+    # the database is Redis's: each variant has its own keys there, and the shards
+    # (other "machines") replayed the failures the single campaign saved first
+    keys = redis.Redis.from_url(redis_url).keys("vmafuzz:*")
+    assert len({k.split(b":")[1] for k in keys}) == len(FEW)
+    for name, o in {**first, **second}.items():
+        if o["verdict"] == "violated":
+            assert o["examples_to_first_failure"] == 1, name
+
+
+def test_ctrl_c_stops_parent_and_workers_and_keeps_what_was_found(tmp_path):
+    # B holds and would spend its whole (large) budget; A-no-recheck is found and saved at once
+    argv = ["campaign", "B", "A-no-recheck", "--workers", "2", "--seconds", "300", "--max-examples", "100000",
+            "--corpus", str(tmp_path / "c")]
+    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    proc = subprocess.Popen([sys.executable, "-m", "fuzz", *argv], cwd=tmp_path, text=True,
+                            env={**os.environ, "PYTHONPATH": path}, start_new_session=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        line = proc.stdout.readline()         # the first finished variant
+        assert line.startswith("[1/2] A-no-recheck: violated"), line
+        os.killpg(proc.pid, signal.SIGINT)    # as a terminal's Ctrl-C: the whole process group
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130 and err == "vmafuzz: interrupted\n", err
+    assert "B: interrupted after" in out and "A-no-recheck" in out
+    assert len(collect([tmp_path / "c"])) == 1
