@@ -5,7 +5,7 @@ whichever ends first, times the square of the writer cycles of its default
 scenario, then shrinking of a failure. A bug that needs a reader stalled across
 several writer cycles (the wrap-around variants: 2 and 4 cycles) needs much
 longer runs to be found, so its budget grows with the cycles. A holding variant spends it all
-(5 x 20 s); a violated one stops at its first failure. ``--max-examples`` and
+(20 s at the default); a violated one stops at its first failure. ``--max-examples`` and
 ``--seconds`` raise the budget. New failures are saved to the corpus (one
 shorter than, or unlike, what it already holds).
 
