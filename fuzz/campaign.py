@@ -129,6 +129,9 @@ class Outcome:
     corpus_file: str | None    # a new corpus file saved by this run
     interrupted: bool = False
     error: str | None = None   # one line: the variant's protocol could not run
+    # what stopped an interrupted run when it was not Ctrl-C: a KeyboardInterrupt
+    # subclass with a meaning of its own (a limit), raised again by the campaign
+    stopped: BaseException | None = attrs.field(default=None, eq=False)
     report: dict = attrs.field(factory=dict, eq=False)     # the --json object
 
 
@@ -156,10 +159,12 @@ def fuzz_variant(task: Task) -> Outcome:
         variant = variant_from(task.spec)
         rec = Recorder()
         interrupted = False
+        stopped = None
         try:
             result = _fuzz(task, variant, rec)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
             interrupted = True
+            stopped = None if type(exc) is KeyboardInterrupt else exc
             result = result_from_recorder(variant, task.scenario, rec)
         with sigint_ignored():            # a second Ctrl-C must not cut a save short
             corpus_file, new = save_failure(task.budget, variant, result)
@@ -193,7 +198,7 @@ def fuzz_variant(task: Task) -> Outcome:
                    r.examples_to_first if r.examples_to_first is not None else r.examples,
                    to_first, steps, rule, r.seconds,
                    (corpus_file if new else None) or (race_file if race_new else None),
-                   interrupted, report=report)
+                   interrupted, stopped=stopped, report=report)
 
 
 def _error(task: Task, message: str) -> Outcome:
@@ -296,7 +301,7 @@ def run(args) -> int:
             raise UsageError(out.error)
         if out.interrupted:
             progress.interrupted.append(out)
-            raise KeyboardInterrupt
+            raise out.stopped or KeyboardInterrupt()
         outcomes[i] = out
         progress.done(i, out)
 
@@ -320,7 +325,7 @@ def run(args) -> int:
             elif not out.interrupted:
                 outcomes.setdefault(order[j], out)
         _finish(progress, outcomes, chosen, workers, shard, args, interrupted=True)
-        raise KeyboardInterrupt from None
+        raise exc.cause from None        # Ctrl-C, or what else stopped the campaign
     except KeyboardInterrupt:
         _finish(progress, outcomes, chosen, workers, shard, args, interrupted=True)
         raise

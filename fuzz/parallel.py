@@ -61,11 +61,13 @@ class WorkerFailed(RuntimeError):
 
 class Interrupted(KeyboardInterrupt):
     """Ctrl-C: the workers were stopped. ``results``: (task index, result) of the
-    tasks that reported while stopping (their results say they were interrupted)."""
+    tasks that reported, before and while stopping; ``cause``: the KeyboardInterrupt
+    (or subclass of it) that stopped the parent."""
 
-    def __init__(self, results: list):
+    def __init__(self, results: list, cause: KeyboardInterrupt):
         super().__init__()
         self.results = results
+        self.cause = cause
 
 
 @contextlib.contextmanager
@@ -165,10 +167,10 @@ def run_all(fn: Callable[[Any], Any], tasks: Sequence, workers: int, *,
     try:
         with sigterm_interrupts():
             _loop(fn, ctx, todo, pool, done, workers, on_start, on_done, on_tick, tick)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         with sigint_ignored():
             reported = _interrupt(pool)
-        raise Interrupted(done + reported) from None
+        raise Interrupted(done + reported, exc) from None
     finally:
         for w in pool:
             if w.task is not None and w.proc.is_alive():
