@@ -21,7 +21,7 @@ import pytest
 from fuzz.campaign import expected_cost
 from fuzz.cli import main
 from fuzz.corpus import Entry, Expected, collect, load, save
-from fuzz.parallel import Shard, shares
+from fuzz.parallel import Lost, Shard, WorkerFailed, run_all, shares
 from models.engine import Decision
 from models.scenario import Scenario
 from models.variants import BY_NAME, SHIPPED
@@ -252,3 +252,20 @@ def test_ctrl_c_stops_parent_and_workers_and_keeps_what_was_found(tmp_path):
     assert proc.returncode == 130 and err == "vmafuzz: interrupted\n", err
     assert "B: interrupted after" in out and "A-no-recheck" in out
     assert len(collect([tmp_path / "c"])) == 1
+
+
+# ---------------------------------------------------------------- the worker pool
+
+def test_pool_reports_a_dead_workers_task_and_goes_on():
+    from pool_helpers import double_or_die
+    started, finished = [], []
+    got = run_all(double_or_die, [1, 2, "die", 4, 5], 2, on_start=started.append,
+                  on_done=lambda i, r: finished.append(i))
+    assert sorted(started) == sorted(finished) == [0, 1, 2, 3, 4]
+    assert dict(got) == {0: 2, 1: 4, 2: Lost(7), 3: 8, 4: 10}   # a new worker took the rest
+
+
+def test_pool_task_that_raises_is_a_worker_failure_with_its_traceback():
+    from pool_helpers import double_or_die
+    with pytest.raises(WorkerFailed, match="ValueError: a bug in the task function"):
+        run_all(double_or_die, [1, "raise", 3], 2)
