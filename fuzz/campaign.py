@@ -11,7 +11,8 @@ shorter than, or unlike, what it already holds).
 
 Exit status 1 when a variant's result differs from its expected verdict
 (a holding variant violated or raced, or a violated variant that escaped the
-budget). A variant expected to race (B-as-merged: "data race") meets it when a
+budget); 3 when none does but a variant has no verdict because its worker process
+died (killed, out of memory). A variant expected to race (B-as-merged: "data race") meets it when a
 data race was found, whether or not its runs also broke the invariant (both are
 reported: the rule column then names both); such a variant spends its whole
 budget unless a violation ends it, since a race never stops the search for one.
@@ -76,6 +77,7 @@ DEFAULT_SECONDS = 20.0
 # 0.07 to 4.3 s median to the first failure against 20 s, then shrinking).
 VIOLATED_SHARE = 0.1
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+LOST = "lost"            # the verdict column of a variant whose worker died
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -119,7 +121,7 @@ class Outcome:
 
     variant: str
     expected: str
-    verdict: str               # FuzzResult.verdict, or "lost" (its worker died)
+    verdict: str               # FuzzResult.verdict, or LOST (its worker died)
     matches: bool
     examples: int              # to the first finding, or all of them
     seconds_to_first: float | None
@@ -295,7 +297,7 @@ def run(args) -> int:
 
     def finished(i: int, out) -> None:
         if isinstance(out, Lost):
-            out = Outcome(variants[i].name, variants[i].expected, "lost", False, 0, None, None,
+            out = Outcome(variants[i].name, variants[i].expected, LOST, False, 0, None, None,
                           f"its worker process died (exit code {out.exitcode})", 0.0, None)
         if out.error is not None:
             raise UsageError(out.error)
@@ -336,7 +338,8 @@ def _finish(progress: "_Progress", outcomes: dict, chosen: list, workers: int, s
             interrupted: bool = False) -> int:
     progress.clear()
     rows = [outcomes[i] for i in chosen if i in outcomes]        # the table in the variants' order
-    mismatches = sum(not o.matches for o in rows)
+    lost = [o.variant for o in rows if o.verdict == LOST]
+    mismatches = sum(not o.matches for o in rows) - len(lost)
     new = sum(1 for o in rows + progress.interrupted if o.corpus_file)
     seconds = time.perf_counter() - progress.t0
     for o in progress.interrupted:
@@ -344,8 +347,10 @@ def _finish(progress: "_Progress", outcomes: dict, chosen: list, workers: int, s
             print(json.dumps(o.report))
     if args.json:
         print(json.dumps({"summary": {
-            "variants": len(rows), "as_expected": len(rows) - mismatches, "not_as_expected": mismatches,
-            "not_as_expected_variants": [o.variant for o in rows if not o.matches],
+            "variants": len(rows), "as_expected": len(rows) - mismatches - len(lost),
+            "not_as_expected": mismatches,
+            "not_as_expected_variants": [o.variant for o in rows if not o.matches and o.verdict != LOST],
+            "no_verdict_variants": lost,
             "new_corpus_files": new, "seconds": round(seconds, 3), "workers": workers,
             "shard": None if shard is None else str(shard), "interrupted": interrupted,
             "interrupted_variants": [o.variant for o in progress.interrupted]}}))
@@ -358,10 +363,12 @@ def _finish(progress: "_Progress", outcomes: dict, chosen: list, workers: int, s
               + (f" (shard {shard})" if shard else "") + "; budget per variant: "
               f"{args.max_examples} examples" + (f" or {args.seconds:g} s" if args.seconds else "")
               + f" (x cycles squared); {new} new corpus files; "
-              + ("interrupted" if interrupted else "all as expected" if not mismatches
-                 else f"{mismatches} NOT as expected"))
+              + ("interrupted" if interrupted else "all as expected" if not mismatches and not lost
+                 else f"{mismatches} NOT as expected" if mismatches
+                 else f"no verdict for {', '.join(lost)} (worker died)"))
     sys.stdout.flush()
-    return 1 if mismatches else 0
+    # a mismatch is a finding (1); a variant whose worker died has no verdict (3)
+    return 1 if mismatches else 3 if lost else 0
 
 
 class _Progress:

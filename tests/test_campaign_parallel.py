@@ -269,3 +269,29 @@ def test_pool_task_that_raises_is_a_worker_failure_with_its_traceback():
     from pool_helpers import double_or_die
     with pytest.raises(WorkerFailed, match="ValueError: a bug in the task function"):
         run_all(double_or_die, [1, "raise", 3], 2)
+
+
+def test_campaign_with_a_killed_worker_has_no_verdict_for_its_variant(tmp_path):
+    argv = ["campaign", "A", "B", "--workers", "2", "--seconds", "300", "--max-examples", "100000",
+            "--no-save"]
+    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    proc = subprocess.Popen([sys.executable, "-m", "fuzz", *argv], cwd=tmp_path, text=True,
+                            env={**os.environ, "PYTHONPATH": path}, start_new_session=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        workers: list[int] = []
+        while len(workers) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+            kids = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
+            workers = [int(k) for k in kids
+                       if "spawn_main" in Path(f"/proc/{k}/cmdline").read_text(errors="replace")]
+        assert len(workers) == 2
+        for pid in workers:
+            os.kill(pid, signal.SIGKILL)        # as the kernel's out-of-memory killer would
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 3, (out, err)
+    assert "its worker process died (exit code -9)" in out and "no verdict for A, B (worker died)" in out
