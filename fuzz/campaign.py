@@ -178,7 +178,7 @@ def fuzz_variant(task: Task) -> Outcome:
         return _error(task, user_error(exc))
     except Exception as exc:
         if _redis_error(exc):
-            return _error(task, f"the example database {task.database}: {exc}")
+            return _error(task, f"the example database {shown_url(task.database)}: {exc}")
         from models.registry import user_frame
         if user_frame(exc) is None:
             raise
@@ -256,7 +256,20 @@ def check_database(url: str, budget: Budget) -> None:
     try:
         redis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=5).ping()
     except (redis.RedisError, ValueError, OSError) as exc:
-        raise UsageError(f"cannot reach the example database {url}: {exc}") from None
+        raise UsageError(f"cannot reach the example database {shown_url(url)}: {exc}") from None
+
+
+def shown_url(url: str) -> str:
+    """The URL as printed: a password in it is not."""
+    from urllib.parse import urlsplit
+    try:
+        parts = urlsplit(url)
+        if parts.password is None:
+            return url
+        host = parts.netloc.rpartition("@")[2]
+        return parts._replace(netloc=f"{parts.username or ''}:***@{host}").geturl()
+    except ValueError:
+        return url
 
 
 def _redis_error(exc: Exception) -> bool:

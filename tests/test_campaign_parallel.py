@@ -175,6 +175,10 @@ def test_unreachable_redis_is_one_line_exit_2(capsys):
     assert main(["campaign", "A", "--database", url]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and url in err
+    # a password in the URL is not printed
+    assert main(["campaign", "A", "--database", url.replace("//", "//:secret@")]) == 2
+    err = capsys.readouterr().err
+    assert "secret" not in err and url.replace("//", "//:***@") in err
 
 
 @pytest.fixture
