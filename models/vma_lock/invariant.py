@@ -28,7 +28,7 @@ import attrs
 
 from ..events import raw
 from ..protocol import Observation, Violation
-from .kernel import ADDR, MmFree, RefGhost, SlabGhost, WriteUnlock
+from .kernel import ADDR, MmFree, RefGhost, SlabGhost, WriteUnlock, is_vma_writer_only
 
 USE_AFTER_FREE = "use after free"
 FOREIGN = "VMA of another mm"
@@ -92,41 +92,53 @@ def _name(ex, tid) -> str:
 
 
 def uaf_story(v: VmaLockViolation, ex, trace) -> list[str]:
-    """The use after free as a kernel developer tells it: the slot's reuse, the
-    readers' counts the waiting writer saw, the free and the access after it."""
-    out = []
+    """The use after free as a kernel developer tells it: the threads, the slot's
+    reuse, the count the waiting writer saw, the free and the access after it."""
     step = trace.step_of
     rd = ex.events[v.read]
     src = ex.events[v.source]
     freed = src.ghost.mm if isinstance(src.ghost, MmFree) else "?"
-    for e in ex.events:
-        if e.eid >= v.at:
-            break
+    who = _name(ex, rd.tid)
+    events = [e for e in ex.events[:v.at] if e.tid >= 0]
+    allocs = [e.eid for e in events if isinstance(e.ghost, SlabGhost) and e.ghost.op == "alloc"]
+    reuse = allocs[-1] if allocs else 0
+    out = [f"  {who}: lock_vma_under_rcu(mm, {ADDR:#x}); writer0: the same process (mm) unmaps the "
+           f"VMA; writer1: another process (other_mm) maps, unmaps, exits", "  how it happened:"]
+    told_mm = False
+    for e in events:
         g = e.ghost
+        line = None
         if isinstance(g, SlabGhost):
-            what = (f"kmem_cache_free: {_name(ex, e.tid)} frees the VMA slot ({g.mm} unmapped it)"
-                    if g.op == "free" else
-                    f"kmem_cache_alloc: {_name(ex, e.tid)} gets the same slot for {g.mm}")
-            out.append(f"    #{step(e.eid)} {what}")
-        elif e.kind == "R" and e.rmw is None and e.tid >= 0 and e.loc is not None \
-                and e.loc.name.endswith("->vm_refcnt") and e.label == "refcount_read":
-            out.append(f"    #{step(e.eid)} {_name(ex, e.tid)} waits for readers: sees vm_refcnt = "
-                       f"{_fmt(e.value)}" + ("  (no reader left: it does not sleep)"
-                                             if isinstance(e.value, int) and e.value & 0x100 else ""))
-        elif e.kind == "W" and e.rmw is not None and e.loc is not None \
-                and e.loc.name.endswith("->vm_refcnt") and e.tid in (rd.tid,) :
-            old = ex.events[e.rmw].value
-            out.append(f"    #{step(e.eid)} {_name(ex, e.tid)} {ex.events[e.rmw].label}: vm_refcnt "
-                       f"{_fmt(old)} -> {_fmt(e.value)}")
-        elif e.kind == "W" and isinstance(g, RefGhost) and g.kind == "exclude":
-            out.append(f"    #{step(e.eid)} {_name(ex, e.tid)} vma_start_write: vm_refcnt "
-                       f"{_fmt(ex.events[e.rmw].value)} -> {_fmt(e.value)} (excludes readers)")
+            line = (f"{_name(ex, e.tid)} kmem_cache_free: the VMA slot goes back to the type-safe cache "
+                    f"({g.mm} unmapped it)" if g.op == "free" else
+                    f"{_name(ex, e.tid)} kmem_cache_alloc: the same slot becomes a VMA of {g.mm}")
+            if g.op == "free" and e.eid > reuse:
+                line = None                    # a later free: not part of the story
+        elif e.tid == rd.tid and e.kind == "R" and e.label == "rcu_dereference":
+            line = f"{who} mas_walk: finds the VMA slot in mm's tree (= {_fmt(e.value)})"
+        elif e.tid == rd.tid and e.kind == "R" and e.loc.name.endswith("->vm_mm") and e.value is not None \
+                and getattr(e.value, "name", None) == freed:
+            line = (f"{who} reads vm_mm = {freed}: not its mm (the slot was reused)" if not told_mm else
+                    f"{who} vma_refcount_put copies vm_mm = {freed} for the wake-up")
+            told_mm = True
+        elif e.kind == "W" and e.rmw is not None and e.loc.name.endswith("->vm_refcnt") \
+                and (e.tid == rd.tid or (isinstance(g, RefGhost) and g.kind == "exclude" and e.eid > reuse)):
+            what = " (excludes readers: vma_start_write)" if isinstance(g, RefGhost) else ""
+            line = (f"{_name(ex, e.tid)} {ex.events[e.rmw].label}: vm_refcnt "
+                    f"{_fmt(ex.events[e.rmw].value)} -> {_fmt(e.value)}{what}")
+        elif e.kind == "R" and e.label == "refcount_read" and e.eid > reuse:
+            alone = isinstance(e.value, int) and is_vma_writer_only(e.value)
+            line = (f"{_name(ex, e.tid)} waits for readers: sees vm_refcnt = {_fmt(e.value)}"
+                    + (": no reader left, it does not sleep" if alone else ": it sleeps"))
         elif e.kind == "W" and isinstance(g, MmFree) and e.loc.name.endswith("vma_writer_wait"):
-            out.append(f"    #{step(e.eid)} {_name(ex, e.tid)} mmdrop: the last reference: "
-                       f"__mmdrop frees {g.mm}")
-    out.append(f"    #{step(rd.eid)} {_name(ex, rd.tid)} {rd.label} reads {rd.loc.name}: "
-               f"memory of {freed}, freed at #{step(src.eid)}")
-    return ["  how it happened:"] + out
+            line = f"{_name(ex, e.tid)} mmdrop: its last reference: __mmdrop frees {g.mm} at once"
+        if line is not None:
+            out.append(f"    #{step(e.eid)} {line}")
+    out.append(f"    #{step(rd.eid)} {who} {rd.label} reads {rd.loc.name}: memory of {freed}, "
+               f"freed at #{step(src.eid)}")
+    out.append(f"  rule broken: {USE_AFTER_FREE} (an mm is freed at its last mmdrop, with no grace "
+               f"period; only an mmgrab before the put would keep it)")
+    return out
 
 
 class VmaLockInvariant:

@@ -60,6 +60,13 @@ class Cycle:
     writer: int                  # thread id
     cycle: int
 
+    @property
+    def seq(self) -> int:
+        """mm_lock_seq while this cycle holds the mmap lock (odd). Each writer is its
+        mm's only one, and its cycles are numbered from 0, so the count is known
+        without loading it (the count it would load is its own last store)."""
+        return 2 * self.cycle + 1
+
     def ref(self, kind) -> RefGhost:
         return RefGhost(kind, self.writer, self.cycle)
 
@@ -238,19 +245,21 @@ class VmaLock(Protocol):
         yield from self.munmap(Cycle(wid, 1), mm, task, vma, tree=False)
         yield from self.exit_mm(wid, mm)
 
-    def mmap_write_lock(self, mm):
-        seq = yield READ_ONCE(mm.mm_lock_seq)        # the only writer of this mm
-        yield WRITE_ONCE(mm.mm_lock_seq, seq + 1)    # odd: write-locked
+    def mmap_write_lock(self, cyc: Cycle, mm):
+        # do_raw_write_seqcount_begin(): the count + 1 (odd: write-locked), smp_wmb().
+        yield WRITE_ONCE(mm.mm_lock_seq, cyc.seq)
         yield smp_wmb()
-        return seq + 1
+        return cyc.seq
 
     def mmap_write_unlock(self, cyc: Cycle, mm, seq):
-        yield ghost_event(WriteUnlock(cyc.writer, cyc.cycle, raw(mm).name), step=True)
         yield smp_wmb()
         yield WRITE_ONCE(mm.mm_lock_seq, seq + 1)    # even again: every VMA unlocked
+        # The cycle's write locks end with that store (recorded with it: a reader that
+        # saw the even count runs after this point).
+        yield ghost_event(WriteUnlock(cyc.writer, cyc.cycle, raw(mm).name))
 
     def munmap(self, cyc: Cycle, mm, task, vma, tree: bool):
-        seq = yield from self.mmap_write_lock(mm)
+        seq = yield from self.mmap_write_lock(cyc, mm)
         yield from self.vma_start_write(cyc, mm, task, vma, seq)
         if tree:
             yield WRITE_ONCE(self.k.tree, None)      # out of the maple tree
@@ -267,7 +276,7 @@ class VmaLock(Protocol):
         mmap_write_unlock), then vma_mark_attached (refcount_set_release to 1).
         The new VMA's tree slot is at ``start``; no reader walks it unless it is ADDR's
         (the reader's own tree slot is the only one modelled)."""
-        seq = yield from self.mmap_write_lock(mm)
+        seq = yield from self.mmap_write_lock(cyc, mm)
         vma = yield Rmw(self.k.slab.freelist, lambda old: None, "acquire", "kmem_cache_alloc",
                         returns="old", wait=lambda old: old is not None,
                         ghost=SlabGhost("alloc", cyc.writer, cyc.cycle, raw(mm).name))
@@ -293,9 +302,10 @@ class VmaLock(Protocol):
 
     # ---- vma_start_write / vma_mark_detached ----
     def vma_start_write(self, cyc: Cycle, mm, task, vma, seq):
-        cur = yield READ_ONCE(vma.vm_lock_seq)
-        if cur == seq:
-            return                                   # already write-locked this cycle
+        # The kernel first returns if vm_lock_seq == mm_lock_seq (already write-locked
+        # in this cycle): each cycle here write-locks its VMA once, so that load (of
+        # the writer's own earlier store, or one made before the slot was freed) is
+        # left out.
         locked = yield from self.vma_enter_locked(cyc, mm, task, vma, detaching=False)
         yield WRITE_ONCE(vma.vm_lock_seq, seq)
         if locked:
