@@ -31,6 +31,21 @@ TIMEOUTS = {line.strip() for line in (EXPORTS / "herd7-timeouts.txt").read_text(
     if (EXPORTS / "herd7-timeouts.txt").exists() else set()
 
 
+# Corpus files the exporter refuses, with its one-line reason (written by
+# tests/exports/regen): no litmus test can be shipped for them until it learns
+# their shapes (protocol C's reader reaches five VMA fields through one pointer,
+# which a litmus test cannot express without structs). Each must still be refused
+# with exactly that reason: once the exporter can export one, regen exports it.
+UNEXPORTABLE = dict(line.split(": cannot export: ", 1)
+                    for line in (EXPORTS / "unexportable.txt").read_text().splitlines()
+                    if line.strip() and not line.startswith("#")) \
+    if (EXPORTS / "unexportable.txt").exists() else {}
+
+
+def _unexportable(p: Path) -> bool:
+    return str(p.relative_to(ROOT)) in UNEXPORTABLE
+
+
 def _protocol(p: Path) -> str:
     return p.relative_to(CORPUS).parts[0]
 
@@ -52,15 +67,26 @@ def _id(p: Path) -> str:
 
 def test_every_shipped_counterexample_is_exported():
     assert CORPUS_FILES, "no corpus files found"
-    missing = [str(_export_of(p)) for p in CORPUS_FILES if not _export_of(p).is_file()]
+    missing = [str(_export_of(p)) for p in CORPUS_FILES
+               if not _export_of(p).is_file() and not _unexportable(p)]
     assert not missing, f"not exported (run tests/exports/regen): {missing}"
-    exported = {_export_of(p) for p in CORPUS_FILES}
+    exported = {_export_of(p) for p in CORPUS_FILES if not _unexportable(p)}
     exported |= {fixed_path(p) for p in exported}
     stale = [str(p) for p in _exports() if p not in exported]
     assert not stale, f"exports of no corpus file (run tests/exports/regen): {stale}"
 
 
-@pytest.mark.parametrize("path", CORPUS_FILES, ids=_id)
+@pytest.mark.parametrize("rel", sorted(UNEXPORTABLE))
+def test_unexportable_files_are_still_refused_for_that_reason(rel):
+    path = ROOT / rel
+    assert path in CORPUS_FILES, f"{rel}: listed in unexportable.txt but not in the corpus"
+    with pytest.raises(ExportError) as info:
+        export_file(path, source=rel)
+    assert str(info.value) == UNEXPORTABLE[rel].strip()
+    assert not _export_of(path).exists()
+
+
+@pytest.mark.parametrize("path", [p for p in CORPUS_FILES if not _unexportable(p)], ids=_id)
 def test_export_is_what_the_exporter_writes(path):
     exported, entry = export_file(path, source=str(path.relative_to(ROOT)))
     target = _export_of(path)
