@@ -74,7 +74,9 @@ def test_corpus_saves_from_many_processes_at_once(tmp_path):
 
 # Violated variants the fuzzer finds within a few dozen examples (docs/benchmarks.md,
 # "Fuzzer"), and a holding one: small budgets give every verdict.
-FEW = ["A-no-recheck", "B-read-locked-change", "seqlock-no-odd-check", "seqlock"]
+FEW = ["A-no-recheck", "seqlock-no-odd-check", "seqlock"]
+# The seqlock's: the cheapest to fuzz and shrink, for the tests that run three campaigns.
+SEQLOCK = ["seqlock-no-odd-check", "seqlock-no-retry", "seqlock"]
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -127,7 +129,7 @@ def test_shards_split_every_shipped_variant_exactly_once():
 
 def test_sharded_campaigns_with_a_directory_database(capsys, tmp_path):
     db = tmp_path / "db"
-    few = ["A-no-recheck", "seqlock"]          # one each: each shard runs in its own process
+    few = ["seqlock-no-retry", "seqlock"]      # one each: each shard runs in its own process
     argv = [*few, "--max-examples", "300", "--database", str(db), "--corpus", str(tmp_path / "c")]
     rc1, first, s1 = _campaign(capsys, *argv, "--shard", "1/2")
     rc2, second, s2 = _campaign(capsys, *argv, "--shard", "2/2")
@@ -219,27 +221,27 @@ def redis_url(tmp_path):
 
 def test_sharded_campaigns_share_a_redis_database(capsys, tmp_path, redis_url):
     import redis
-    argv = [*FEW, "--max-examples", "300", "--database", redis_url, "--corpus", str(tmp_path / "c")]
+    argv = [*SEQLOCK, "--max-examples", "150", "--database", redis_url, "--corpus", str(tmp_path / "c")]
     rc, single, _ = _campaign(capsys, *argv, "--workers", "1")
     rc1, first, s1 = _campaign(capsys, *argv, "--shard", "1/2")
     rc2, second, s2 = _campaign(capsys, *argv, "--shard", "2/2")
     assert rc == rc1 == rc2 == 0
     assert max(s1["workers"], s2["workers"]) == 2        # workers share the database too
     # every variant once, and the verdicts of the single campaign
-    assert not set(first) & set(second) and set(first) | set(second) == set(single) == set(FEW)
+    assert not set(first) & set(second) and set(first) | set(second) == set(single) == set(SEQLOCK)
     assert _verdicts({**first, **second}) == _verdicts(single)
     # the database is Redis's: each variant has its own keys there, and the shards
     # (other "machines") replayed the failures the single campaign saved first
     keys = redis.Redis.from_url(redis_url).keys("vmafuzz:*")
-    assert len({k.split(b":")[1] for k in keys}) == len(FEW)
+    assert len({k.split(b":")[1] for k in keys}) == len(SEQLOCK)
     for name, o in {**first, **second}.items():
         if o["verdict"] == "violated":
             assert o["examples_to_first_failure"] == 1, name
 
 
 def test_ctrl_c_stops_parent_and_workers_and_keeps_what_was_found(tmp_path):
-    # B holds and would spend its whole (large) budget; A-no-recheck is found and saved at once
-    argv = ["campaign", "B", "A-no-recheck", "--workers", "2", "--seconds", "300", "--max-examples", "100000",
+    # B holds and would spend its whole (large) budget; seqlock-no-retry is found and saved at once
+    argv = ["campaign", "B", "seqlock-no-retry", "--workers", "2", "--seconds", "300", "--max-examples", "100000",
             "--corpus", str(tmp_path / "c")]
     path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
     proc = subprocess.Popen([sys.executable, "-m", "fuzz", *argv], cwd=tmp_path, text=True,
@@ -247,14 +249,15 @@ def test_ctrl_c_stops_parent_and_workers_and_keeps_what_was_found(tmp_path):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         line = proc.stdout.readline()         # the first finished variant
-        assert line.startswith("[1/2] A-no-recheck: violated"), line
+        assert line.startswith("[1/2] seqlock-no-retry: violated"), line
         os.killpg(proc.pid, signal.SIGINT)    # as a terminal's Ctrl-C: the whole process group
         out, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert proc.returncode == 130 and err == "vmafuzz: interrupted\n", err
-    assert "B: interrupted after" in out and "A-no-recheck" in out
+    assert proc.returncode == 130 and err.splitlines()[-1] == "vmafuzz: interrupted", err
+    assert "Traceback" not in err
+    assert "B: interrupted after" in out and "seqlock-no-retry" in out
     assert len(collect([tmp_path / "c"])) == 1
 
 
