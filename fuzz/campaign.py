@@ -310,8 +310,11 @@ def run(args) -> int:
 
     def finished(i: int, out) -> None:
         if isinstance(out, Lost):
-            out = Outcome(variants[i].name, variants[i].expected, LOST, False, 0, None, None,
-                          f"its worker process died (exit code {out.exitcode})", 0.0, None)
+            v = variants[i]
+            why = f"its worker process died (exit code {out.exitcode})"
+            out = Outcome(v.name, v.expected, LOST, False, 0, None, None, why, 0.0, None,
+                          report={"variant": v.name, "verdict": LOST, "rule": None, "lost": why,
+                                  "expected": v.expected, "matches": False})
         if out.error is not None:
             raise UsageError(out.error)
         if out.interrupted:
@@ -337,8 +340,9 @@ def run(args) -> int:
                 continue
             if out.interrupted and out not in progress.interrupted:
                 progress.interrupted.append(out)
-            elif not out.interrupted:
-                outcomes.setdefault(order[j], out)
+            elif not out.interrupted and order[j] not in outcomes:
+                outcomes[order[j]] = out      # it finished while the others stopped
+                progress.done(order[j], out)
         _finish(progress, outcomes, chosen, workers, shard, args, interrupted=True)
         raise exc.cause from None        # Ctrl-C, or what else stopped the campaign
     except KeyboardInterrupt:

@@ -302,3 +302,16 @@ def test_campaign_with_a_killed_worker_has_no_verdict_for_its_variant(tmp_path):
             proc.kill()
     assert proc.returncode == 3, (out, err)
     assert "its worker process died (exit code -9)" in out and "no verdict for A, B (worker died)" in out
+
+
+def test_campaign_json_names_a_lost_variant(capsys, monkeypatch):
+    import fuzz.campaign as campaign
+
+    def lose_all(fn, tasks, workers, on_start, on_done, on_tick):    # every worker dies at once
+        for j, _ in enumerate(tasks):
+            on_start(j)
+            on_done(j, Lost(-9))
+    monkeypatch.setattr(campaign, "run_all", lose_all)
+    rc, objs, summary = _campaign(capsys, "A", "B", "--workers", "2")
+    assert rc == 3 and set(objs) == {"A", "B"} and all(o["verdict"] == "lost" for o in objs.values())
+    assert summary["no_verdict_variants"] == ["A", "B"] and summary["as_expected"] == 0
