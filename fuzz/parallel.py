@@ -89,6 +89,8 @@ def sigterm_interrupts():
 
 @contextlib.contextmanager
 def sigint_ignored():
+    """Ctrl-C ignored for a moment: while a worker starts (it inherits the
+    disposition), while a save or a report must not be cut short."""
     if threading.current_thread() is not threading.main_thread():
         yield                          # signal handlers belong to the main thread
         return
