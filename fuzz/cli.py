@@ -7,13 +7,33 @@ fuzz run in which no lookup finished), 130 interrupted.
 
 from __future__ import annotations
 
-import argparse
-import importlib
-import importlib.util
+import os
+import signal
 import sys
+import threading
 
-from models.engine import ModelError
-from models.protocol import ProtocolError
+
+def _interrupted_while_starting(signum, frame):
+    # Ctrl-C before main() runs (the imports take a few tenths of a second): nothing
+    # was found yet, so stop at once, without a traceback.
+    sys.stderr.write("vmafuzz: interrupted\n")
+    sys.stderr.flush()
+    os._exit(130)
+
+
+# Installed only when this is the program (the console entry `vmafuzz`; `python -m
+# fuzz` installs it in fuzz/__main__.py), never when a test imports this module.
+if os.path.basename(sys.argv[0] if sys.argv else "") == "vmafuzz" and \
+        threading.current_thread() is threading.main_thread():
+    signal.signal(signal.SIGINT, _interrupted_while_starting)
+
+import argparse  # noqa: E402  (after the handler: Ctrl-C during the imports is handled)
+import importlib  # noqa: E402
+import importlib.util  # noqa: E402
+
+from models import limits  # noqa: E402
+from models.engine import EndlessThread, ModelError  # noqa: E402
+from models.protocol import ProtocolError  # noqa: E402
 
 # subcommand -> module providing ``add_arguments(parser)`` and ``run(args) -> int``
 SUBCOMMANDS = {
@@ -53,30 +73,84 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_, description=help_)
         mod = importlib.import_module(modname)
         getattr(mod, f"add_{name}_arguments", mod.add_arguments)(p)
+        add_limit_arguments(p)
         p.set_defaults(_run=getattr(mod, f"run_{name}", None) or mod.run)
     return parser
 
 
+def add_limit_arguments(p: argparse.ArgumentParser) -> None:
+    """The limits every command takes (docs/limits.md)."""
+    g = p.add_argument_group("limits (docs/limits.md)")
+    g.add_argument("--max-memory", type=float, default=limits.DEFAULT_MAX_MEMORY_MB, metavar="MB",
+                   help="stop (no verdict, exit 3) when the process uses more memory than this "
+                        "(default %(default)g: half of this machine's memory, at most 4096)")
+    g.add_argument("--step-seconds", type=float, default=limits.STEP_SECONDS, metavar="S",
+                   help="a protocol thread whose step runs this long without yielding is an "
+                        "error of the protocol (default %(default)g)")
+
+
+def check_limits(args) -> None:
+    if not (0 < args.max_memory < float("inf")):
+        raise UsageError(f"--max-memory must be a positive number of MB, not {args.max_memory:g}")
+    if not (0 < args.step_seconds < float("inf")):
+        raise UsageError(f"--step-seconds must be a positive number, not {args.step_seconds:g}")
+    seconds = getattr(args, "seconds", None)
+    if seconds is not None and not (0 < seconds < float("inf")):
+        raise UsageError(f"--seconds must be a positive number, not {seconds:g}")
+    states = getattr(args, "max_states", None)
+    if states is not None and states < 1:
+        raise UsageError(f"--max-states must be at least 1, not {states}")
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    parser = build_parser(argv)
-    args = parser.parse_args(argv)
-    if not getattr(args, "_run", None):
-        parser.print_help()
-        return 2
     try:
-        return args._run(args)
+        with limits.guarded():     # Ctrl-C is never lost from here on, even while parsing
+            parser = build_parser(argv)
+            args = parser.parse_args(argv)
+            if not getattr(args, "_run", None):
+                parser.print_help()
+                return 2
+            return _run(args)
+    except KeyboardInterrupt:      # Ctrl-C while the parser imports the subcommand
+        sys.stderr.write("vmafuzz: interrupted\n")
+        return 130
+
+
+def _run(args) -> int:
+    try:
+        check_limits(args)
+        with limits.guarded(args.max_memory, args.step_seconds):
+            return args._run(args)
     except UsageError as exc:
+        sys.stderr.write(f"vmafuzz: {exc}\n")
+        return 2
+    except EndlessThread as exc:      # its message says where
         sys.stderr.write(f"vmafuzz: {exc}\n")
         return 2
     except (ModelError, ProtocolError) as exc:   # a protocol that cannot run: not a finding
         sys.stderr.write(f"vmafuzz: {user_error(exc)}\n")
         return 2
+    except limits.EndlessStep as exc:   # a protocol's fault: where its code was when stopped
+        from models.registry import user_frame
+        where = user_frame(exc)
+        sys.stderr.write(f"vmafuzz: {where[0]}:{where[1]}: " if where else "vmafuzz: ")
+        sys.stderr.write(f"{exc.message}\n")
+        return 2
+    except limits.Stop as exc:          # --seconds, --max-memory: no verdict
+        sys.stderr.write(f"vmafuzz: no verdict: {exc.message}\n")
+        return 3
     except KeyboardInterrupt:
         sys.stderr.write("vmafuzz: interrupted\n")
         return 130
     except BrokenPipeError:
         return 0
+    except SystemExit as exc:   # sys.exit() in a user's protocol file is its failure, not our status
+        from models.registry import user_frame
+        if user_frame(exc) is None:
+            raise
+        sys.stderr.write(f"vmafuzz: {user_error(exc)}\n")
+        return 2
     except Exception as exc:    # an exception in a user's protocol file: one line, exit 2
         from models.registry import user_frame
         if user_frame(exc) is None:

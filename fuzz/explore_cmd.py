@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 
+from models import limits
 from models.scenario import Scenario, ScenarioError, unused_options
 from models.variants import SHIPPED, VariantError, resolve
 
@@ -96,6 +97,9 @@ def add_explore_arguments(p: argparse.ArgumentParser) -> None:
     add_scenario_arguments(p)
     p.add_argument("--max-states", type=int, default=2_000_000,
                    help="give up (verdict incomplete, exit 3) after this many states")
+    p.add_argument("--seconds", type=float, default=None,
+                   help="give up (verdict incomplete, exit 3) after about this long (default: no limit "
+                        "but --max-states and --max-memory)")
     p.add_argument("--deepen-states", type=int, default=DEEPEN_STATES, dest="deepen_states",
                    help="without scenario options, explore bigger scenarios (more cycles, VMAs, "
                    "readers) after the variant's own while this many more states last "
@@ -113,12 +117,15 @@ def run_explore(args) -> int:
         raise UsageError("--max-states must be at least 1")
     if args.deepen_states < 0:
         raise UsageError("--deepen-states cannot be negative")
-    check_protocol(variant, scenario)
-    if scenario_fixed(args) or not args.deepen_states:
-        result = check_variant(variant, scenario, max_states=args.max_states)
-    else:
-        result = check_deepening(variant, scenario, max_states=args.max_states,
-                                 deepen_states=args.deepen_states)
+    with limits.budget(args.seconds):
+        # The first run to the end is inside the budget too: on a big scenario it
+        # alone can take minutes (issue 11).
+        check_protocol(variant, scenario)
+        if scenario_fixed(args) or not args.deepen_states:
+            result = check_variant(variant, scenario, max_states=args.max_states)
+        else:
+            result = check_deepening(variant, scenario, max_states=args.max_states,
+                                     deepen_states=args.deepen_states)
     scenario = result.scenario
     width = result.execution and result.violation and result.violation.wrapped and \
         (scenario.width or variant.counter_width)
@@ -145,10 +152,10 @@ def run_explore(args) -> int:
                 print(render_trace(ex, result.race.at, args.columns))
             print(render_race(result.race, ex))
             if result.violation is None and s.truncated:
-                print(f"  stopped after --max-states {args.max_states}: "
+                print(f"  stopped: {s.stopped or f'--max-states {args.max_states} reached'}: "
                       f"no verdict on the intact-VMA invariant")
         elif result.verdict == "incomplete":
-            print(f"  stopped after --max-states {args.max_states}: no verdict")
+            print(f"  stopped: {s.stopped or f'--max-states {args.max_states} reached'}: no verdict")
     counterexample_files(args, variant, scenario.describe(variant),
                          result.execution if result.violation is not None else result.race_execution,
                          result.violation, None if result.violation is not None else result.race)

@@ -2,7 +2,9 @@
 
 Every file is processed in turn. A file that cannot be parsed or run gets one
 line on standard error, ``vmafuzz: FILE:LINE:COL: what is wrong``; the other
-files are still run, and the exit status is then 2. With ``--check``, a test
+files are still run, and the exit status is then 2. A test cut short by
+``--max-states``, ``--seconds`` or ``--max-memory`` gets one such line too (no
+verdict): exit status 3 unless another test gave 2 or 1. With ``--check``, a test
 whose Observation differs from the ``Result:`` line of its doc comment makes
 the exit status 1 (unless some file was bad: 2 wins). A flag herd7 would print
 (``Flag data-race``) is printed in the same place, and listed under ``"flags"``
@@ -18,7 +20,7 @@ from __future__ import annotations
 import json
 import sys
 
-from models import litmus
+from models import limits, litmus
 
 
 def add_arguments(parser) -> None:
@@ -28,22 +30,30 @@ def add_arguments(parser) -> None:
                         help="exit 1 if a verdict differs from the test's 'Result:' line")
     parser.add_argument("--max-states", type=int, default=1_000_000, metavar="N",
                         help="give up on a test after N explored states (default %(default)s)")
+    parser.add_argument("--seconds", type=float, default=None, metavar="S",
+                        help="give up on a test after about S seconds (no verdict; the other "
+                             "tests still run; default: no limit but --max-states and --max-memory)")
     parser.add_argument("--graph", metavar="FILE",
                         help="draw an execution satisfying the condition (or the first one) to "
                              "FILE.svg, FILE.png or FILE.dot; with several tests, FILE.NAME.svg ...")
 
 
 def run(args) -> int:
-    bad = mismatch = False
+    bad = mismatch = incomplete = False
     if args.graph:     # imported only when asked: litmus runs start fast (cli.build_parser)
         from .graph import check_graph_option, graph_litmus
         check_graph_option(args.graph)
     for path in args.files:
         try:
             prog = litmus.parse_file(path)
-            result = litmus.run(prog, max_states=args.max_states)
+            with limits.budget(args.seconds):
+                result = litmus.run(prog, max_states=args.max_states)
             if args.graph:
                 graph_litmus(args.graph, prog, len(args.files) > 1)
+        except litmus.LitmusIncomplete as exc:     # a budget ran out: no verdict for this test
+            sys.stderr.write(f"vmafuzz: {exc}\n")
+            incomplete = True
+            continue
         except litmus.LitmusError as exc:
             sys.stderr.write(f"vmafuzz: {exc}\n")
             bad = True
@@ -56,4 +66,4 @@ def run(args) -> int:
             sys.stderr.write(f"vmafuzz: {path}: Observation {result.observation}, "
                              f"but the test says Result: {result.result}\n")
             mismatch = True
-    return 2 if bad else 1 if mismatch else 0
+    return 2 if bad else 1 if mismatch else 3 if incomplete else 0

@@ -47,6 +47,7 @@ from hypothesis.errors import HypothesisException
 from hypothesis.stateful import (RuleBasedStateMachine, initialize, invariant, precondition, rule,
                                  run_state_machine_as_test)
 
+from models import limits
 from models.engine import Execution
 from models.protocol import Observation
 from models.scenario import Scenario, ScenarioError, World, build, count
@@ -436,6 +437,25 @@ def fuzz(variant: type, scenario: Scenario, *, max_examples: int = 2000,
     was found (see run_cmd). ``data_races``: the race finder (default: the
     model's; tests pass their own). ``sizes``: draw each example's scenario
     between ``sizes.base`` and ``sizes.upto`` (``scenario`` is then the base)."""
+    # --seconds is also checked inside every step (models/limits.py): an example on a
+    # big scenario can outlast the whole budget (issue 11); a little grace first, so
+    # a run that spends its budget normally stops between examples.
+    hard = None if seconds is None else seconds + limits.GRACE
+    recorder = recorder if recorder is not None else Recorder()
+    with limits.budget(hard, f"--seconds {seconds or 0:g} spent"), limits.working(lambda: _progress(recorder)):
+        return _fuzz(variant, scenario, max_examples=max_examples, seconds=seconds, seed=seed,
+                     max_steps=max_steps, max_burst=max_burst, profile=profile, database=database,
+                     recorder=recorder, shrink=shrink, data_races=data_races, sizes=sizes)
+
+
+def _progress(rec: Recorder | None) -> str:
+    if rec is None:
+        return "fuzzing"
+    return f"{count(rec.examples, 'example')}, {count(rec.steps, 'step')}"
+
+
+def _fuzz(variant: type, scenario: Scenario, *, max_examples, seconds, seed, max_steps, max_burst, profile,
+          database, recorder, shrink, data_races, sizes) -> FuzzResult:
     world = build(variant, scenario if sizes is None else sizes.upto)
     sc_steps = sc_length(world)
     if max_steps is None:
@@ -464,13 +484,17 @@ def fuzz(variant: type, scenario: Scenario, *, max_examples: int = 2000,
                             phases=(Phase.explicit, Phase.reuse, Phase.generate, Phase.target)
                             # drawn scenarios: shrunk below, on the smallest failing scenario
                             + ((Phase.shrink,) if shrink and sizes is None else ()))
-    interrupted = spent = False
+    interrupted = spent = cut = False
     try:
         run_state_machine_as_test(factory, settings=run_settings)
     except IntactVMAViolated:
         pass
     except _BudgetSpent:
         spent = True
+    except limits.OutOfTime:
+        # --seconds (and its grace) ran out inside an example: what the examples
+        # checked stands; nothing more runs (no shrinking).
+        spent = cut = True
     except HypothesisException:
         # e.g. Unsatisfiable when every example was invalid; with a failure in
         # hand the recorder still has it, otherwise it is a real error.
@@ -484,6 +508,8 @@ def fuzz(variant: type, scenario: Scenario, *, max_examples: int = 2000,
         rec.deadline = None
     best = rec.best
     minimized = False
+    if cut:
+        shrink = False
     if best is not None and shrink and sizes is not None:
         # The smallest scenario that still fails, then the usual shrinking on it.
         best = _smaller_scenario(variant, sizes, best, rec, seconds=seconds, seed=seed,

@@ -22,6 +22,7 @@ from pathlib import Path
 import attrs
 from hypothesis import __version__ as hypothesis_version
 
+from models import limits
 from models.scenario import count
 
 from .cli import UsageError
@@ -148,7 +149,6 @@ def run(args) -> int:
     scenario = scenario_from(args, variant)
     budget = Budget.from_args(args)
     check_graph_option(args.graph)
-    check_protocol(variant, scenario)
     # No scenario option given: each example draws its size (a bug that needs a
     # second writer cycle is found); the result names the range it covers.
     sizes = None if scenario_fixed(args) else Sizes.around(variant, scenario)
@@ -156,8 +156,20 @@ def run(args) -> int:
         sizes = None
     rec = Recorder()
     interrupted = False
+    stopped = None
     try:
-        result = fuzz_args(budget, variant, scenario, rec, sizes)
+        # The whole command within --seconds (and the grace of models/limits.py): the
+        # first run to the end alone can take minutes on a big scenario (issue 11).
+        with limits.budget(None if budget.seconds is None else budget.seconds + limits.GRACE,
+                           f"--seconds {budget.seconds or 0:g} spent"):
+            check_protocol(variant, scenario)
+            result = fuzz_args(budget, variant, scenario, rec, sizes)
+    except limits.EndlessStep:
+        raise                         # the protocol's fault: exit 2 (fuzz/cli.py)
+    except (limits.OutOfTime, limits.OutOfMemory) as exc:
+        stopped = exc.message         # no verdict, unless something was found: kept and saved
+        interrupted = True
+        result = result_from_recorder(variant, scenario, rec, sizes)
     except KeyboardInterrupt:
         interrupted = True
         result = result_from_recorder(variant, scenario, rec, sizes)
@@ -167,12 +179,17 @@ def run(args) -> int:
         print(json.dumps(result_json(result, corpus_file, interrupted, race_file, variant)))
     else:
         print_result(variant, result, corpus_file, new, args.no_trace, interrupted, args.columns,
-                     race_file, race_new)
+                     race_file, race_new, why=f"stopped ({stopped})" if stopped else "interrupted")
     found = result.failure or result.race
     counterexample_files(args, variant, result.scenario.describe(variant), found and found.execution,
                          result.failure and result.failure.violation,
                          None if result.failure or not result.race else result.race.race)
     sys.stdout.flush()
+    if stopped is not None:
+        if found:
+            return 1
+        sys.stderr.write(f"vmafuzz: no verdict: {stopped}\n")
+        return 3
     if interrupted:
         return 130
     if result.verdict == "inconclusive":
@@ -210,12 +227,13 @@ def result_json(result: FuzzResult, corpus_file: str | None, interrupted: bool =
 
 
 def print_result(variant, result: FuzzResult, corpus_file, new: bool, no_trace: bool,
-                 interrupted: bool, columns: bool = False, race_file=None, race_new=False) -> None:
+                 interrupted: bool, columns: bool = False, race_file=None, race_new=False,
+                 why: str = "interrupted") -> None:
     head = f"{variant.name} on {result.scenario.describe(variant)}"
     if result.sizes is not None and result.failure is None and result.race is None:
         head = f"{variant.name} on {result.sizes.base.describe(variant)} up to {result.sizes.upto.describe(variant)}"
     if interrupted:
-        print(f"{head}: interrupted after {count(result.examples, 'example')}, {count(result.steps, 'step')}, "
+        print(f"{head}: {why} after {count(result.examples, 'example')}, {count(result.steps, 'step')}, "
               f"{result.seconds:.1f} s")
     f = result.failure
     if f is None and result.race is not None:

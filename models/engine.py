@@ -23,7 +23,7 @@ from typing import Any, Callable, Literal, Iterable, Protocol, Sequence
 
 import attrs
 
-from . import memory
+from . import limits, memory
 from .events import (ACQUIRE, LF, MB, NORETURN, ONCE, RELEASE, RL, RMW, RU, SRCU_UNLOCK, SYNC_SRCU, UL,
                      DepContext, Event, Loc, LocRef, Val, as_locref, deps_of, raw)
 from .ops import Fence, Ghost, Load, LockRead, Rmw, Store, wait_forever
@@ -39,6 +39,20 @@ OptionKind = Literal["rf", "co", "none"]
 
 class ModelError(Exception):
     """A thread did something the model cannot run (a bug in the program, not in LKMM)."""
+
+
+class EndlessThread(ModelError):
+    """A thread that took more than ``limits.MAX_THREAD_OPERATIONS`` operations:
+    the message starts with the file and line it was at."""
+
+
+def _where(gen) -> str:
+    """``FILE:LINE: `` of the innermost frame of a suspended generator ("" if none)."""
+    frame = None
+    while gen is not None and getattr(gen, "gi_frame", None) is not None:
+        frame = gen.gi_frame
+        gen = gen.gi_yieldfrom
+    return f"{frame.f_code.co_filename}:{frame.f_lineno}: " if frame is not None else ""
 
 
 class ReplayDivergence(Exception):
@@ -697,13 +711,21 @@ class Execution:
     def _advance(self, t: Thread, result, first: bool = False) -> None:
         """Resume the thread with the result of its last operation, running fences
         and ghost steps at once (they have no choice and commute with other threads)."""
+        limits.check()      # --seconds, --max-memory, Ctrl-C: at every step (models/limits.py)
         send = None
         if not first:
             if t.shared[0] > 1:
                 _own_generator(t)
             t.received.append(result if result is not None else (None, frozenset()))
             send = None if result is None else Val(result[0], result[1], t.ctx)
+        step = limits.STEP
         while True:
+            if len(t.received) > limits.MAX_THREAD_OPERATIONS:
+                raise EndlessThread(f"{_where(t.gen)}thread {t.spec.name} took more than "
+                                    f"{limits.MAX_THREAD_OPERATIONS} operations without finishing "
+                                    f"(an endless loop?)")
+            step[0] += 1
+            step[1] = True          # the watchdog times the thread's code until it yields
             try:
                 op = t.gen.send(send) if not first else next(t.gen)
             except StopIteration as stop:
@@ -713,8 +735,11 @@ class Execution:
                 return
             except ModelError:
                 raise
-            except Exception as exc:   # the program itself failed: say where
+            except (Exception, SystemExit) as exc:   # the program itself failed: say where
+                # SystemExit too: a protocol's sys.exit() is its failure, never the tool's exit status
                 raise ModelError(f"thread {t.spec.name}: {type(exc).__name__}: {exc}") from exc
+            finally:
+                step[1] = False
             first = False
             if isinstance(op, Fence):
                 if op.kind in ("sync-rcu", SYNC_SRCU):

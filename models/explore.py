@@ -14,6 +14,7 @@ from typing import Callable, Iterator
 
 import attrs
 
+from . import limits
 from .engine import Decision, Execution, Speculation
 
 
@@ -24,6 +25,7 @@ class ExploreStats:
     blocked: int = 0        # runs where no thread could go on (deadlock, or no consistent option)
     seconds: float = 0.0
     truncated: bool = False
+    stopped: str = ""       # truncated by a limit other than max_states: which (limits.Stop.message)
 
 
 def explore(root: Execution, stats: ExploreStats | None = None,
@@ -40,12 +42,14 @@ def explore(root: Execution, stats: ExploreStats | None = None,
     """
     stats = stats if stats is not None else ExploreStats()
     t0 = time.perf_counter()
+    check = limits.check
     seen = {root.key()}
     stack = deque([root])
     take = stack.popleft if breadth_first else stack.pop
     stats.states = 1
     try:
         while stack:
+            check()      # --seconds, --max-memory, Ctrl-C (models/limits.py)
             ex = take()
             if prune is not None and prune(ex):
                 continue
@@ -79,6 +83,10 @@ def explore(root: Execution, stats: ExploreStats | None = None,
                     stats.truncated = True
                     return
                 stack.append(child)
+    except (limits.OutOfTime, limits.OutOfMemory) as exc:
+        # No verdict, as with max_states; the states seen are freed on return.
+        stats.truncated = True
+        stats.stopped = exc.message
     finally:
         stats.seconds = time.perf_counter() - t0
 
@@ -137,6 +145,7 @@ def explore_load_buffering(make_root: Callable[[Speculation | None], Execution],
         stats.states, stats.executions, stats.blocked = one.states, one.executions, one.blocked
         stats.seconds += one.seconds
         stats.truncated = one.truncated
+        stats.stopped = one.stopped
         if one.truncated:
             return
         nxt = seen.speculation()

@@ -34,7 +34,7 @@ from typing import Any, Callable, Iterator
 
 import attrs
 
-from . import ops
+from . import limits, ops
 from .engine import Execution, ModelError, ThreadSpec
 from .events import Loc, LocRef, Val, deps_of, raw
 from .explore import ExploreStats, ValuesDidNotSettle, explore_load_buffering
@@ -46,6 +46,11 @@ class LitmusError(Exception):
     def __init__(self, path: str, line: int, col: int, msg: str):
         super().__init__(f"{path}:{line}:{col}: {msg}")
         self.path, self.line, self.col, self.msg = path, line, col, msg
+
+
+class LitmusIncomplete(LitmusError):
+    """The exploration was cut short (``max_states``, ``--seconds``, ``--max-memory``):
+    no verdict (exit 3), not bad input."""
 
 
 # --------------------------------------------------------------------------
@@ -128,9 +133,38 @@ def tokenize(text: str, path: str) -> tuple[list[Tok], list[str]]:
     return toks, comments
 
 
+# Values are C ints: 32-bit two's complement, and arithmetic wraps (as gcc's does;
+# docs/memory-model.md, "Litmus runs"). Unbounded Python integers let ``1 << 20000``
+# run for seconds and gigabytes (issue 11).
+INT_BITS = 32
+_INT_SPAN = 1 << INT_BITS
+_INT_MIN = -(1 << (INT_BITS - 1))
+# A literal wider than 64 bits fits no C type: an error, not a value.
+_MAX_LITERAL = (1 << 64) - 1
+# Parentheses, braces, unary operators and conditions nested deeper than this are
+# refused with their position (the parser recurses once per level).
+MAX_NESTING = 100
+
+
+def wrap(v: int) -> int:
+    """``v`` as a C int: reduced modulo 2**32 into [-2**31, 2**31)."""
+    return (v - _INT_MIN) % _INT_SPAN + _INT_MIN
+
+
+class _BadNumber(Exception):
+    pass
+
+
 def _number(t: Tok) -> int:
-    """A number token: hexadecimal with 0x, else decimal (``08`` is 8, as herd7 reads it)."""
-    return int(t.text, 16) if t.text[:2] in ("0x", "0X") else int(t.text, 10)
+    """A number token: hexadecimal with 0x, else decimal (``08`` is 8, as herd7 reads
+    it), as a C int; wider than 64 bits: ``_BadNumber``."""
+    digits = t.text[2:] if t.text[:2] in ("0x", "0X") else t.text.lstrip("0") or "0"
+    if len(digits) > 20:        # before int(): Python refuses over 4,300 digits by raising
+        raise _BadNumber()
+    v = int(t.text, 16) if t.text[:2] in ("0x", "0X") else int(t.text, 10)
+    if v > _MAX_LITERAL:
+        raise _BadNumber()
+    return wrap(v)
 
 
 # --------------------------------------------------------------------------
@@ -400,6 +434,7 @@ class _Parser:
         self._cond_tokens: list[tuple[str, Tok]] = []   # names a condition uses, to check
         self._scope: set[str] = set()
         self._registers: list[str] = []
+        self.depth = 0      # nesting of the construct being parsed (_deeper)
 
     # -- token helpers --
     @property
@@ -441,6 +476,25 @@ class _Parser:
 
     def pos(self) -> Pos:
         return Pos(self.tok.line, self.tok.col)
+
+    def _num(self) -> int:
+        t = self.take()
+        try:
+            return _number(t)
+        except _BadNumber:
+            raise self.err(f"integer literal {t.text[:24]}{'...' if len(t.text) > 24 else ''} "
+                           f"is wider than 64 bits", t) from None
+
+    def _deeper(self, part: Callable[[], Any], what: str) -> Any:
+        """``part()`` one nesting level deeper: past MAX_NESTING, a located error
+        instead of a RecursionError."""
+        self.depth += 1
+        try:
+            if self.depth > MAX_NESTING:
+                raise self.err(f"{what} nested too deeply (more than {MAX_NESTING} levels)")
+            return part()
+        finally:
+            self.depth -= 1
 
     # -- the file --
     def program(self) -> Program:
@@ -547,13 +601,14 @@ class _Parser:
                 continue
             words, _ = self._type()
             if self.tok.kind == "num":      # 0:r0=1, or a typed register: int *1:r1;
-                tid_tok = self.take()
+                tid_tok = self.tok
+                tid = self._num()
                 self.expect(":")
                 reg = self.ident("a register name")
                 value: Any = 0
                 if self.accept("="):
                     value = self._init_value()
-                reg_init.append((_number(tid_tok), reg.text, value, tid_tok))
+                reg_init.append((tid, reg.text, value, tid_tok))
             else:
                 nt = self.ident("a location name in the init block")
                 if nt.text in _UNSUPPORTED_KEYWORDS:
@@ -579,8 +634,8 @@ class _Parser:
             return self.ident("a location name after '&'").text
         neg = self.accept("-")
         if self.tok.kind == "num":
-            v = _number(self.take())
-            return -v if neg else v
+            v = self._num()
+            return wrap(-v) if neg else v
         t = self.ident("an initial value")
         if t.text == "NULL":
             return 0
@@ -593,7 +648,8 @@ class _Parser:
 
     def _thread(self, index: int) -> ThreadAst:
         t = self.take()
-        tid = int(t.text[1:])
+        # compared as text: a 5,000-digit thread number is no int() to compute
+        tid = index if t.text[1:] == str(index) else -1
         if tid != index:
             raise self.err(f"expected thread P{index}, found {t.text}", t)
         self.expect("(")
@@ -622,6 +678,9 @@ class _Parser:
         return out
 
     def _statement(self) -> list:
+        return self._deeper(self._statement_body, "statement")
+
+    def _statement_body(self) -> list:
         t = self.tok
         pos = self.pos()
         if self.accept(";"):
@@ -718,6 +777,9 @@ class _Parser:
         return left
 
     def _unary(self) -> Any:
+        return self._deeper(self._unary_body, "expression")
+
+    def _unary_body(self) -> Any:
         pos = self.pos()
         if self.accept("*"):
             return Deref(self._unary(), pos)
@@ -742,8 +804,7 @@ class _Parser:
             self.expect(")")
             return e
         if t.kind == "num":
-            self.take()
-            return Num(_number(t), pos)
+            return Num(self._num(), pos)
         if t.kind != "id":
             got = "end of file" if t.kind == "eof" else repr(t.text)
             raise self.err(f"expected an expression, found {got}")
@@ -809,6 +870,9 @@ class _Parser:
         return CJoin(op, tuple(flat))
 
     def _cunary(self) -> Any:
+        return self._deeper(self._cunary_body, "condition")
+
+    def _cunary_body(self) -> Any:
         if self.accept("~") or self.accept("not"):
             return CNot(self._cunary())
         if self.accept("("):
@@ -828,7 +892,7 @@ class _Parser:
     def _cond_key(self) -> str:
         start = self.tok
         if self.tok.kind == "num":
-            tid = _number(self.take())
+            tid = self._num()
             self.expect(":")
             reg = self.ident("a register name")
             self._cond_tokens.append((f"{tid}:{reg.text}", start))
@@ -845,8 +909,8 @@ class _Parser:
             return CKey(self._cond_key())       # 0:r1=1:r4, [x]=[y]
         neg = self.accept("-")
         if self.tok.kind == "num":
-            v = _number(self.take())
-            return -v if neg else v
+            v = self._num()
+            return wrap(-v) if neg else v
         t = self.ident("a value")
         if t.text == "NULL":
             return 0
@@ -877,11 +941,19 @@ def parse(text: str, path: str = "<litmus>") -> Program:
 
 
 def parse_file(path: str) -> Program:
+    """Read (at most ``limits.MAX_INPUT_BYTES`` of a regular file, UTF-8 with or
+    without a byte-order mark) and parse."""
     try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise LitmusError(path, 1, 1, f"cannot read: {exc.strerror if isinstance(exc, OSError) else exc}") from None
+        data = limits.read_input(path)
+    except limits.BadInput as exc:
+        raise LitmusError(path, 1, 1, str(exc)) from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        before = data[:exc.start]
+        line = before.count(b"\n") + 1
+        col = exc.start - (before.rfind(b"\n") + 1) + 1
+        raise LitmusError(path, line, col, f"not UTF-8: byte 0x{data[exc.start]:02x}") from None
     return parse(text, path)
 
 
@@ -940,7 +1012,11 @@ def _arith(op: str, a: Any, b: Any, pos: Pos) -> Any:
         q = abs(ra) // abs(rb) * (1 if (ra >= 0) == (rb >= 0) else -1)   # C truncates
         r = q if op == "/" else ra - q * rb
     else:
+        if op in ("<<", ">>") and not 0 <= rb < INT_BITS:
+            raise _Raise(pos, f"shift by {rb} out of range for a {INT_BITS}-bit int (undefined in C)")
         r = _BINOPS[op](ra, rb)
+    if type(r) is int:
+        r = wrap(r)
     if isinstance(a, Val) or isinstance(b, Val):
         ctx = a.ctx if isinstance(a, Val) else None
         ctx = ctx or (b.ctx if isinstance(b, Val) else None)
@@ -1352,6 +1428,9 @@ def run(prog: Program, max_states: int | None = None) -> LitmusResult:
     states: set[tuple] = set()
     pos = neg = 0
     current = 0
+    # a progress line on standard error while a long test runs (models/limits.py)
+    progress = limits.working(lambda: f"litmus test {prog.name}")
+    progress.__enter__()
     try:
         runs = explore_load_buffering(lambda spec: Execution(specs, speculation=spec),
                                       stats, max_states=max_states,
@@ -1381,13 +1460,18 @@ def run(prog: Program, max_states: int | None = None) -> LitmusResult:
                 neg += 1
     except ValuesDidNotSettle as exc:
         raise LitmusError(prog.path, 1, 1, str(exc)) from None
+    except (limits.OutOfTime, limits.OutOfMemory) as exc:     # while building a thread's first step
+        raise LitmusIncomplete(prog.path, 1, 1, f"{exc.message}: not explored to the end") from None
     except ModelError as exc:
         cause = exc.__cause__
         if isinstance(cause, _Raise):
             raise LitmusError(prog.path, cause.pos.line, cause.pos.col, cause.msg) from None
         raise LitmusError(prog.path, 1, 1, str(exc)) from None
+    finally:
+        progress.__exit__(None, None, None)
     if stats.truncated:
-        raise LitmusError(prog.path, 1, 1, f"more than {max_states} states: not explored to the end")
+        raise LitmusIncomplete(prog.path, 1, 1, f"{stats.stopped or f'more than {max_states} states'}: "
+                               f"not explored to the end")
     ok = {"exists": pos > 0, "~exists": pos == 0, "forall": neg == 0}[prog.quantifier]
     observation = "Never" if pos == 0 else "Always" if neg == 0 else "Sometimes"
     ordered = tuple(sorted(states, key=lambda s: tuple(_value_order(v) for v in s)))
