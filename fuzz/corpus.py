@@ -20,6 +20,7 @@ from typing import Any, Iterable
 
 import attrs
 
+from models import limits
 from models.engine import Decision, Execution, ModelError, ReplayChooser, ReplayDivergence
 from models.scenario import Scenario, ScenarioError, build
 from models.variants import BY_NAME, VariantError, resolve
@@ -31,6 +32,7 @@ FORMAT = "vmafuzz-corpus"
 VERSION = 1
 KINDS = ("thread", "rf", "co")
 _SCENARIO_INT = ("vmas", "writers", "cycles", "readers", "lookups", "width", "spare_files")
+_SCENARIO_NULLABLE = ("width", "spare_files")     # null: the variant's own
 
 
 class CorpusError(Exception):
@@ -129,6 +131,7 @@ def save(entry: Entry, root: Path, protocol: str) -> tuple[Path, bool]:
     just saved the same trace, so exactly one of them reports it new."""
     folder = Path(root) / protocol / _safe(entry.variant_name)
     folder.mkdir(parents=True, exist_ok=True)
+    clean_stale_temporaries(folder)
     path = folder / f"{entry.digest()}.json"
     if path.exists():
         return path, False
@@ -156,6 +159,31 @@ def save(entry: Entry, root: Path, protocol: str) -> tuple[Path, bool]:
         if os.path.exists(tmp):
             os.unlink(tmp)
     return path, True
+
+
+# A temporary file older than this was left by a save that was killed (SIGKILL,
+# power loss) between writing and renaming: no live save takes an hour.
+STALE_TEMPORARY_SECONDS = 3600.0
+
+
+def clean_stale_temporaries(folder: Path, older_than: float = STALE_TEMPORARY_SECONDS) -> int:
+    """Remove ``.tmp-*.json`` files of killed saves from ``folder``; returns how
+    many. Young ones may belong to a save running in parallel: they stay."""
+    import time
+    removed = 0
+    now = time.time()
+    try:
+        found = list(Path(folder).glob(".tmp-*.json"))
+    except OSError:
+        return 0
+    for tmp in found:
+        try:
+            if now - tmp.lstat().st_mtime > older_than:
+                tmp.unlink()
+                removed += 1
+        except OSError:         # gone already (another process cleaned it), or not ours
+            continue
+    return removed
 
 
 def as_short_in_corpus(entry: Entry, root: Path, protocol: str) -> Path | None:
@@ -209,13 +237,65 @@ def _int(v) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
+def _short(v) -> str:
+    """A JSON value for a one-line message: at most 40 characters of it."""
+    text = repr(v) if not isinstance(v, int) or abs(v) < 10 ** 30 else "a huge number"
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+# The deepest nesting a corpus file may have; a corpus file nests 3 deep.
+MAX_JSON_NESTING = 32
+
+
+class _Depth(int):
+    line: int = 1
+    col: int = 1
+
+
+def _nesting(text: str) -> _Depth:
+    """How deep the JSON text's brackets nest (strings skipped), and where the
+    deepest first opens: checked before ``json.loads``, which recurses per level."""
+    depth = best = 0
+    where = (1, 1)
+    line, bol = 1, 0
+    in_str = esc = False
+    for i, c in enumerate(text):
+        if in_str:
+            if esc:
+                esc = False
+            elif c == "\\":
+                esc = True
+            elif c == '"':
+                in_str = False
+        elif c == '"':
+            in_str = True
+        elif c in "[{":
+            depth += 1
+            if depth > best:
+                best, where = depth, (line, i - bol + 1)
+                if best > MAX_JSON_NESTING:
+                    break
+        elif c in "]}":
+            depth -= 1
+        elif c == "\n":
+            line, bol = line + 1, i + 1
+    out = _Depth(best)
+    out.line, out.col = where
+    return out
+
+
 def parse(text: str, name: str = "<corpus>") -> Entry:
     """A corpus file's text to an Entry; CorpusError (one line) when anything is off."""
+    depth = _nesting(text)
+    if depth > MAX_JSON_NESTING:
+        # json.loads recurses once per level: 1,000 levels are a RecursionError
+        raise CorpusError(f"{name}: line {depth.line} column {depth.col}: JSON nested more than "
+                          f"{MAX_JSON_NESTING} deep (a corpus file nests 3)")
     try:
         doc = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:
         raise CorpusError(f"{name}: line {exc.lineno} column {exc.colno}: invalid JSON: {exc.msg}") from None
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:     # ValueError: also a number over Python's digit limit
         raise CorpusError(f"{name}: invalid JSON: {exc}") from None
 
     def bad(what: str):
@@ -224,14 +304,14 @@ def parse(text: str, name: str = "<corpus>") -> Entry:
     if not isinstance(doc, dict):
         raise bad("not a vmafuzz corpus file (the top level is not an object)")
     if doc.get("format") != FORMAT:
-        raise bad(f"not a vmafuzz corpus file (format is {doc.get('format')!r}, want {FORMAT!r})")
+        raise bad(f"not a vmafuzz corpus file (format is {_short(doc.get('format'))}, want {FORMAT!r})")
     version = doc.get("version")
-    if version != VERSION:
-        raise bad(f"format version {version!r} is not supported (this vmafuzz reads version {VERSION})")
+    if not _int(version) or version != VERSION:     # true == 1 and 1.0 == 1 in Python: not here
+        raise bad(f"format version {_short(version)} is not supported (this vmafuzz reads version {VERSION})")
     allowed = {"format", "version", "variant", "scenario", "decisions", "expected", "note"}
     extra = set(doc) - allowed
     if extra:
-        raise bad(f"unknown field {sorted(extra)[0]!r}")
+        raise bad(f"unknown field {_short(sorted(extra)[0])}")
     for key in ("variant", "scenario", "decisions", "expected"):
         if key not in doc:
             raise bad(f"missing field {key!r}")
@@ -242,7 +322,7 @@ def parse(text: str, name: str = "<corpus>") -> Entry:
         raise bad("variant must be {\"name\": NAME} or {\"name\": NAME, \"file\": PATH}")
     vfile = var.get("file")
     if vfile is None and var["name"] not in BY_NAME:
-        raise bad(f"unknown variant {var['name']!r} (not shipped, and no file given)")
+        raise bad(f"unknown variant {_short(var['name'])} (not shipped, and no file given)")
 
     sc = doc["scenario"]
     if not isinstance(sc, dict):
@@ -250,14 +330,16 @@ def parse(text: str, name: str = "<corpus>") -> Entry:
     fields = {a.name for a in attrs.fields(Scenario)}
     for k, v in sc.items():
         if k not in fields:
-            raise bad(f"scenario: unknown field {k!r}")
-        if k in _SCENARIO_INT and not (v is None or _int(v)):
-            raise bad(f"scenario: {k} must be an integer or null, not {v!r}")
+            raise bad(f"scenario: unknown field {_short(k)}")
+        if k in _SCENARIO_NULLABLE and not (v is None or _int(v)):
+            raise bad(f"scenario: {k} must be an integer or null, not {_short(v)}")
+        if k in _SCENARIO_INT and k not in _SCENARIO_NULLABLE and not _int(v):
+            raise bad(f"scenario: {k} must be an integer, not {_short(v)}")
         if k == "slab" and not (v is None or isinstance(v, str)):
-            raise bad(f"scenario: slab must be a string or null, not {v!r}")
+            raise bad(f"scenario: slab must be a string or null, not {_short(v)}")
     try:
         scenario = Scenario(**sc)
-    except ScenarioError as exc:
+    except (ScenarioError, TypeError, ValueError) as exc:
         raise bad(f"scenario: {exc}") from None
 
     raw = doc["decisions"]
@@ -270,7 +352,7 @@ def parse(text: str, name: str = "<corpus>") -> Entry:
             raise bad(f"{where} must be [kind, tid, n, index]")
         kind, tid, n, index = d
         if kind not in KINDS:
-            raise bad(f"{where}: kind {kind!r} is not one of {', '.join(KINDS)}")
+            raise bad(f"{where}: kind {_short(kind)} is not one of {', '.join(KINDS)}")
         if not (_int(tid) and _int(n) and _int(index)):
             raise bad(f"{where}: tid, n and index must be integers")
         if (kind == "thread") != (tid == -1) or tid < -1:
@@ -285,7 +367,7 @@ def parse(text: str, name: str = "<corpus>") -> Entry:
     # A shipped variant's rules are known here; a user's file is only loaded at replay.
     rules = rules_of(BY_NAME[var["name"]]) if vfile is None else None
     if not isinstance(exp["rule"], str) or not exp["rule"] or (rules is not None and exp["rule"] not in rules):
-        raise bad(f"expected.rule {exp['rule']!r} is not one of: {', '.join(rules or ())}")
+        raise bad(f"expected.rule {_short(exp['rule'])} is not one of: {', '.join(rules or ())}")
     race = exp["rule"] == DATA_RACE
     keys = ("rule", "steps", "accesses") if race else ("rule", "steps", "reader", "lookup")
     if set(exp) != set(keys):
@@ -312,10 +394,13 @@ def parse(text: str, name: str = "<corpus>") -> Entry:
 
 
 def load(path: Path) -> Entry:
+    """Read (a regular file of at most ``limits.MAX_INPUT_BYTES``: docs/limits.md) and parse."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CorpusError(f"{path}: cannot read: {exc}") from None
+        text = limits.read_input(path).decode("utf-8-sig")
+    except limits.BadInput as exc:
+        raise CorpusError(f"{path}: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise CorpusError(f"{path}: not UTF-8 (byte {exc.start})") from None
     return parse(text, str(path))
 
 

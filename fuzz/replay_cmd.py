@@ -3,7 +3,8 @@
 Each file replays deterministically (no Hypothesis, no database) and prints the
 same report as ``vmafuzz run``, then whether it still reproduces its recorded
 violation. Exit status: 0 every file reproduces, 1 some no longer reproduce,
-2 some file could not be used (each named in one line; the others still replay).
+2 some file could not be used (each named in one line; the others still replay),
+3 some file was cut short by ``--seconds`` or ``--max-memory`` (no verdict).
 """
 
 from __future__ import annotations
@@ -12,9 +13,13 @@ import argparse
 import json
 import sys
 
+from models import limits
+from models.engine import ModelError
+from models.protocol import ProtocolError
+from models.registry import user_frame
 from models.scenario import count
 
-from .cli import UsageError
+from .cli import UsageError, user_error
 from .corpus import CorpusError, collect, load, replay, resolve_variant
 from .oracle import DATA_RACE
 from .graph import add_graph_argument, check_graph_option, graph_replayed
@@ -24,6 +29,9 @@ from .report import add_trace_arguments, race_accesses, render_race, render_trac
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("paths", nargs="+", metavar="PATH", help="corpus files or folders (recursive)")
     p.add_argument("--json", action="store_true", help="one JSON object per file")
+    p.add_argument("--seconds", type=float, default=None, metavar="S",
+                   help="give up on a file after about S seconds (no verdict; the other files "
+                        "still replay; default: no limit but --max-memory)")
     p.add_argument("--variant-file", action="append", default=[], metavar="FILE.py",
                    help="a protocol file the corpus files may run (repeatable); a corpus file "
                         "that names any other file is refused: data never chooses code to run")
@@ -46,17 +54,38 @@ def run(args) -> int:
             if args.json:
                 print(json.dumps({"file": str(folder), "status": "error", "error": "no corpus files"}))
             sys.stderr.write(f"vmafuzz: {folder}: no corpus files (*.json) in this folder\n")
+    undecided = 0
     for path in files:
+        # One file's fault never stops the others: each is reported, then exit 2.
         try:
             entry = load(path)
             variant = resolve_variant(entry, str(path), trusted=args.variant_file)
+            with limits.budget(args.seconds):
+                r = replay(entry, variant)
         except CorpusError as exc:
             bad += 1
-            if args.json:
-                print(json.dumps({"file": str(path), "status": "error", "error": str(exc)}))
-            sys.stderr.write(f"vmafuzz: {exc}\n")
+            _unusable(args, path, str(exc))
             continue
-        r = replay(entry, variant)
+        except (limits.OutOfTime, limits.OutOfMemory) as exc:
+            undecided += 1
+            _unusable(args, path, f"{path}: no verdict: {exc.message}", "no verdict")
+            continue
+        except limits.EndlessStep as exc:
+            bad += 1
+            where = user_frame(exc)
+            _unusable(args, path, f"{where[0]}:{where[1]}: {exc.message} (replaying {path})"
+                      if where else f"{path}: {exc.message}")
+            continue
+        except (ModelError, ProtocolError, SystemExit) as exc:     # the protocol's code failed
+            bad += 1
+            _unusable(args, path, f"{user_error(exc)} (replaying {path})")
+            continue
+        except Exception as exc:
+            if user_frame(exc) is None:
+                raise                  # ours: a bug to see whole
+            bad += 1
+            _unusable(args, path, f"{user_error(exc)} (replaying {path})")
+            continue
         ok += r.reproduces
         stale += not r.reproduces
         is_race = entry.expected.rule == DATA_RACE
@@ -89,6 +118,15 @@ def run(args) -> int:
             print(f"NO LONGER REPRODUCES: {r.reason}")
         print()
     if not args.json:
-        print(f"{count(len(files), 'file')}: {ok} reproduce, {stale} no longer reproduce, {bad} unusable")
+        print(f"{count(len(files), 'file')}: {ok} reproduce, {stale} no longer reproduce, {bad} unusable"
+              + (f", {undecided} cut short (no verdict)" if undecided else ""))
     sys.stdout.flush()
-    return 2 if bad else 1 if stale else 0
+    return 2 if bad else 1 if stale else 3 if undecided else 0
+
+
+def _unusable(args, path, message: str, status: str = "error") -> None:
+    """One line on standard error (and a JSON record with --json) for a file that
+    gave no result."""
+    if args.json:
+        print(json.dumps({"file": str(path), "status": status, "error": message}))
+    sys.stderr.write(f"vmafuzz: {message}\n")

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from .protocol import Protocol, shipped
+from .scenario import MAX_WIDTH
 from .vma.kernel import SLABS
 from .vma.protocols import SpeculativeLookup
 
@@ -61,7 +62,8 @@ def load_user_variant(path: Path, name: str) -> type[Protocol]:
     sys.modules[modname] = module
     try:
         exec(code, module.__dict__)  # the user's own protocol file: code by design, like a test file
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:
+        # SystemExit too: sys.exit() in a protocol file must not become the tool's exit status
         line = line_of(exc, str(path))
         raise VariantError(f"{path}:{line}: {type(exc).__name__} while loading: {exc}") from None
     found = [obj for obj in vars(module).values() if _is_protocol(obj) and obj.name == name]
@@ -76,7 +78,20 @@ def load_user_variant(path: Path, name: str) -> type[Protocol]:
                            f"ProtocolB from models.protocols, or models.protocol.Protocol)")
     if issubclass(obj, SpeculativeLookup) and obj.file_slab not in SLABS:
         raise VariantError(f"{path}: {name}.file_slab must be one of {', '.join(SLABS)}")
+    width = getattr(obj, "counter_width", None)
+    if width is not None and not (type(width) is int and 1 <= width <= MAX_WIDTH):
+        shown = repr(width) if len(repr(width)) <= 40 else repr(width)[:37] + "..."
+        raise VariantError(f"{path}:{_line_of_class(obj)}: {name}.counter_width must be None or an "
+                           f"integer from 1 to {MAX_WIDTH} (bits of the sequence counters), not {shown}")
     return obj
+
+
+def _line_of_class(cls: type) -> str:
+    import inspect
+    try:
+        return str(inspect.getsourcelines(cls)[1])
+    except (OSError, TypeError):
+        return "?"
 
 
 def line_of(exc: BaseException, filename: str) -> str:
