@@ -96,7 +96,7 @@ class WriteUnlock(GhostRecord):
     mm: str
 
     def trace_text(self) -> str:
-        return f"-- mmap_write_unlock({self.mm}): cycle {self.cycle} ends"
+        return f"-- mmap_write_unlock({self.mm}) done: cycle {self.cycle}'s write locks end"
 
 
 def new_mm(name: str) -> Obj:
