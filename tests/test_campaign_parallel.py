@@ -92,15 +92,28 @@ def _campaign(capsys, *argv) -> tuple[int, dict, dict]:
     return rc, by_name, lines[-1]["summary"]
 
 
+def _campaign_process(cwd, *argv) -> tuple[int, dict, dict]:
+    """``_campaign`` in a fresh process (``python -m fuzz``)."""
+    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    proc = subprocess.run([sys.executable, "-m", "fuzz", "campaign", *argv, "--json"], cwd=cwd, text=True,
+                          env={**os.environ, "PYTHONPATH": path}, capture_output=True, timeout=300)
+    lines = [json.loads(x) for x in proc.stdout.splitlines()]
+    assert lines and "summary" in lines[-1], proc.stderr
+    return proc.returncode, {x["variant"]: x for x in lines[:-1]}, lines[-1]["summary"]
+
+
 def _verdicts(objs: dict) -> dict:
     return {name: (o["verdict"], o["rule"], o["matches"]) for name, o in objs.items()}
 
 
 def test_workers_give_the_verdicts_of_one_process(capsys, tmp_path):
-    # the ci profile is derandomized: the same variant fuzzes the same examples
-    # in a worker as in the campaign's own process
+    # The ci profile is derandomized: the same variant fuzzes the same examples in a
+    # worker as in a campaign of one process. That one runs in a fresh process too:
+    # in this one, what the other test modules imported changes the examples drawn
+    # (A-no-recheck's first failure: example 46 after `import models.litmus`, 17
+    # in a fresh process; the Hypothesis seed is the same).
     argv = [*FEW, "--profile", "ci", "--max-examples", "60", "--no-save"]
-    rc1, one, s1 = _campaign(capsys, *argv, "--workers", "1")
+    rc1, one, s1 = _campaign_process(tmp_path, *argv, "--workers", "1")
     rc2, two, s2 = _campaign(capsys, *argv, "--workers", "2")
     assert rc1 == rc2 == 0 and s1["workers"] == 1 and s2["workers"] == 2
     assert set(one) == set(two) == set(FEW)
