@@ -8,32 +8,15 @@ fuzz run in which no lookup finished), 130 interrupted.
 from __future__ import annotations
 
 import os
-import signal
 import sys
-import threading
 
+import argparse
+import importlib
+import importlib.util
 
-def _interrupted_while_starting(signum, frame):
-    # Ctrl-C before main() runs (the imports take a few tenths of a second): nothing
-    # was found yet, so stop at once, without a traceback.
-    sys.stderr.write("vmafuzz: interrupted\n")
-    sys.stderr.flush()
-    os._exit(130)
-
-
-# Installed only when this is the program (the console entry `vmafuzz`; `python -m
-# fuzz` installs it in fuzz/__main__.py), never when a test imports this module.
-if os.path.basename(sys.argv[0] if sys.argv else "") == "vmafuzz" and \
-        threading.current_thread() is threading.main_thread():
-    signal.signal(signal.SIGINT, _interrupted_while_starting)
-
-import argparse  # noqa: E402  (after the handler: Ctrl-C during the imports is handled)
-import importlib  # noqa: E402
-import importlib.util  # noqa: E402
-
-from models import limits  # noqa: E402
-from models.engine import EndlessThread, ModelError  # noqa: E402
-from models.protocol import ProtocolError  # noqa: E402
+from models import limits
+from models.engine import EndlessThread, ModelError
+from models.protocol import ProtocolError
 
 # subcommand -> module providing ``add_arguments(parser)`` and ``run(args) -> int``
 SUBCOMMANDS = {
@@ -114,6 +97,14 @@ def main(argv: list[str] | None = None) -> int:
             return _run(args)
     except KeyboardInterrupt:      # Ctrl-C while the parser imports the subcommand
         sys.stderr.write("vmafuzz: interrupted\n")
+        from . import _start
+        if _start.installed:
+            # The program, interrupted inside a half-done import (of Hypothesis): nothing
+            # was found yet, and the interpreter's exit could trip over that import
+            # (seen: killed by SIGINT after this line), so leave at once.
+            sys.stderr.flush()
+            sys.stdout.flush()
+            os._exit(130)
         return 130
 
 

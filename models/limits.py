@@ -213,13 +213,14 @@ class _Watchdog(threading.Thread):
         passed_since = None
         while not self.done.wait(POLL):
             now = time.monotonic()
-            if s.max_memory_mb is not None:
+            bound = s.max_memory_mb        # read once: the main thread may change it meanwhile
+            if bound is not None:
                 used = rss_mb()
-                if s.memory_armed and used > s.max_memory_mb and s.pending is None:
+                if s.memory_armed and used > bound and s.pending is None:
                     s.memory_armed = False
                     s.pending = OutOfMemory(f"memory bound reached: {used:.0f} MB resident, over "
-                                            f"--max-memory {s.max_memory_mb:g} MB")
-                elif not s.memory_armed and used < 0.9 * s.max_memory_mb:
+                                            f"--max-memory {bound:g} MB")
+                elif not s.memory_armed and used < 0.9 * bound:
                     s.memory_armed = True
             if STEP[1] and STEP[0] == last_seq:
                 if stuck_since is None:
