@@ -11,8 +11,9 @@ shorter than, or unlike, what it already holds).
 
 Exit status 1 when a variant's result differs from its expected verdict
 (a holding variant violated or raced, or a violated variant that escaped the
-budget); 3 when none does but a variant has no verdict because its worker process
-died (killed, out of memory). A variant expected to race (B-as-merged: "data race") meets it when a
+budget); 3 when none does but a variant has no verdict: its worker process died
+(killed), or the memory bound (--max-memory, per process) stopped it before it
+found anything. A variant expected to race (B-as-merged: "data race") meets it when a
 data race was found, whether or not its runs also broke the invariant (both are
 reported: the rule column then names both); such a variant spends its whole
 budget unless a violation ends it, since a race never stops the search for one.
@@ -52,12 +53,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import multiprocessing
 import sys
 import time
 from pathlib import Path
 
 import attrs
 
+from models import limits
 from models.engine import ModelError
 from models.protocol import ProtocolError
 from models.scenario import Scenario
@@ -78,6 +82,7 @@ DEFAULT_SECONDS = 20.0
 VIOLATED_SHARE = 0.1
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 LOST = "lost"            # the verdict column of a variant whose worker died
+NO_VERDICT = "no verdict"   # ... of one stopped by the memory bound before it found anything
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -113,6 +118,8 @@ class Task:
     scenario: Scenario
     budget: Budget             # already grown by the budget factor
     database: str | None       # --database (a directory or a Redis URL); None: the default
+    max_memory: float | None = None     # the command's limits (models/limits.py), per process
+    step_seconds: float | None = None
 
 
 @attrs.frozen(slots=True)
@@ -155,8 +162,20 @@ def expected_cost(variant: type, scenario: Scenario) -> float:
 
 def fuzz_variant(task: Task) -> Outcome:
     """Fuzz one variant, save its findings, and answer in plain values. Runs in a
-    worker process or in the campaign's own. Ctrl-C: what was found so far is
-    saved and returned (``interrupted``)."""
+    worker process or in the campaign's own, under the command's limits
+    (``models/limits.py``: in a worker, its own watchdog, so --max-memory bounds
+    each worker process). Ctrl-C: what was found so far is saved and returned
+    (``interrupted``). The memory bound: what was found is saved and stands; with
+    nothing found the variant has no verdict, and the campaign goes on."""
+    if multiprocessing.parent_process() is not None:
+        # A worker: the campaign's own process prints the progress of them all.
+        limits.PROGRESS_SECONDS = math.inf
+    with limits.guarded(task.max_memory, task.step_seconds):
+        return _fuzz_variant(task)
+
+
+def _fuzz_variant(task: Task) -> Outcome:
+    cut = None
     try:
         variant = variant_from(task.spec)
         rec = Recorder()
@@ -164,6 +183,13 @@ def fuzz_variant(task: Task) -> Outcome:
         stopped = None
         try:
             result = _fuzz(task, variant, rec)
+        except limits.EndlessStep as exc:       # the protocol's fault: exit 2, where it was
+            from models.registry import user_frame
+            where = user_frame(exc)
+            return _error(task, f"{where[0]}:{where[1]}: {exc.message}" if where else exc.message)
+        except limits.OutOfMemory as exc:
+            cut = exc.message
+            result = result_from_recorder(variant, task.scenario, rec)
         except KeyboardInterrupt as exc:
             interrupted = True
             stopped = None if type(exc) is KeyboardInterrupt else exc
@@ -185,9 +211,15 @@ def fuzz_variant(task: Task) -> Outcome:
         from .cli import user_error
         return _error(task, user_error(exc))
     ok = matches_expected(variant.expected, result.verdict, result.race is not None)
-    report = result_json(result, corpus_file, interrupted, race_file, variant)
+    report = result_json(result, corpus_file, interrupted or cut is not None, race_file, variant)
     report.update(expected=variant.expected, matches=ok)
     r = result
+    if cut is not None:
+        report["stopped"] = cut
+        if r.failure is None and r.race is None:       # nothing found: no verdict
+            report.update(verdict=NO_VERDICT, matches=False)
+            return Outcome(variant.name, variant.expected, NO_VERDICT, False, r.examples, None, None, cut,
+                           r.seconds, None, report=report)
     # a variant that only raced: when its race was first seen, and its shrunk length
     to_first = r.seconds_to_first if r.failure else r.seconds_to_first_race if r.race else None
     steps = r.shrunk_steps if r.failure else r.race.steps if r.race else None
@@ -298,7 +330,8 @@ def run(args) -> int:
         factor = budget_factor(sc)
         grown = attrs.evolve(budget, max_examples=budget.max_examples * factor,
                              seconds=budget.seconds * factor if budget.seconds else None)
-        tasks.append(Task(spec, sc, grown, args.database))
+        tasks.append(Task(spec, sc, grown, args.database, getattr(args, "max_memory", None),
+                          getattr(args, "step_seconds", None)))
     costs = [expected_cost(v, sc) for v, sc in zip(variants, scenarios)]
     chosen = list(range(len(tasks)))
     if shard is not None:
@@ -325,14 +358,8 @@ def run(args) -> int:
 
     order = sorted(chosen, key=lambda i: (-costs[i], i))    # the longest expected first
     try:
-        if workers == 1:
-            for i in chosen:           # in the order given: one process, nothing to balance
-                progress.start(i)
-                finished(i, fuzz_variant(tasks[i]))
-        else:
-            run_all(fuzz_variant, [tasks[i] for i in order], workers,
-                    on_start=lambda j: progress.start(order[j]),
-                    on_done=lambda j, out: finished(order[j], out), on_tick=progress.draw)
+        with limits.working(progress.describe):
+            _run(tasks, chosen, order, workers, progress, finished)
     except Interrupted as exc:
         # what the workers reported while they were being stopped
         for j, out in exc.results:
@@ -351,11 +378,22 @@ def run(args) -> int:
     return _finish(progress, outcomes, chosen, workers, shard, args)
 
 
+def _run(tasks: list, chosen: list, order: list, workers: int, progress: "_Progress", finished) -> None:
+    if workers == 1:
+        for i in chosen:           # in the order given: one process, nothing to balance
+            progress.start(i)
+            finished(i, fuzz_variant(tasks[i]))
+    else:
+        run_all(fuzz_variant, [tasks[i] for i in order], workers,
+                on_start=lambda j: progress.start(order[j]),
+                on_done=lambda j, out: finished(order[j], out), on_tick=progress.draw)
+
+
 def _finish(progress: "_Progress", outcomes: dict, chosen: list, workers: int, shard, args,
             interrupted: bool = False) -> int:
     progress.clear()
     rows = [outcomes[i] for i in chosen if i in outcomes]        # the table in the variants' order
-    lost = [o.variant for o in rows if o.verdict == LOST]
+    lost = [o.variant for o in rows if o.verdict in (LOST, NO_VERDICT)]
     mismatches = sum(not o.matches for o in rows) - len(lost)
     new = sum(1 for o in rows + progress.interrupted if o.corpus_file)
     seconds = time.perf_counter() - progress.t0
@@ -366,7 +404,7 @@ def _finish(progress: "_Progress", outcomes: dict, chosen: list, workers: int, s
         print(json.dumps({"summary": {
             "variants": len(rows), "as_expected": len(rows) - mismatches - len(lost),
             "not_as_expected": mismatches,
-            "not_as_expected_variants": [o.variant for o in rows if not o.matches and o.verdict != LOST],
+            "not_as_expected_variants": [o.variant for o in rows if not o.matches and o.variant not in lost],
             "no_verdict_variants": lost,
             "new_corpus_files": new, "seconds": round(seconds, 3), "workers": workers,
             "shard": None if shard is None else str(shard), "interrupted": interrupted,
@@ -382,7 +420,7 @@ def _finish(progress: "_Progress", outcomes: dict, chosen: list, workers: int, s
               + f" (x cycles squared); {new} new corpus files; "
               + ("interrupted" if interrupted else "all as expected" if not mismatches and not lost
                  else f"{mismatches} NOT as expected" if mismatches
-                 else f"no verdict for {', '.join(lost)} (worker died)"))
+                 else f"no verdict for {', '.join(lost)}"))
     sys.stdout.flush()
     # a mismatch is a finding (1); a variant whose worker died has no verdict (3)
     return 1 if mismatches else 3 if lost else 0
@@ -418,6 +456,11 @@ class _Progress:
                   f"{'' if o.matches else ' (NOT as expected)'} after {time.perf_counter() - self.t0:.0f} s")
         sys.stdout.flush()
         self.draw()
+
+    def describe(self) -> str:
+        """For the progress line of long work (models/limits.py)."""
+        running = ", ".join(self.names[i] for i in self.running)
+        return f"{self.finished}/{self.total} variants done" + (f", running {running}" if running else "")
 
     def draw(self) -> None:
         if not self.live or not self.running:
