@@ -158,10 +158,11 @@ class _BadNumber(Exception):
 def _number(t: Tok) -> int:
     """A number token: hexadecimal with 0x, else decimal (``08`` is 8, as herd7 reads
     it), as a C int; wider than 64 bits: ``_BadNumber``."""
-    digits = t.text[2:] if t.text[:2] in ("0x", "0X") else t.text.lstrip("0") or "0"
+    hexadecimal = t.text[:2] in ("0x", "0X")
+    digits = (t.text[2:] if hexadecimal else t.text).lstrip("0") or "0"
     if len(digits) > 20:        # before int(): Python refuses over 4,300 digits by raising
         raise _BadNumber()
-    v = int(t.text, 16) if t.text[:2] in ("0x", "0X") else int(t.text, 10)
+    v = int(digits, 16 if hexadecimal else 10)
     if v > _MAX_LITERAL:
         raise _BadNumber()
     return wrap(v)
