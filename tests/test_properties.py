@@ -25,7 +25,21 @@ CATCH_EXAMPLES = 3000
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 
 
-@pytest.mark.parametrize("variant", SHIPPED, ids=lambda v: v.name)
+# Violated variants the fuzzer is known not to catch within the budget (the
+# explorer does, and their corpus files are the explorer's): strict, so that a
+# fuzzer that starts catching one fails here until it is taken off the list.
+BEYOND_FUZZER = {
+    "C-foreign-mm-put": "a 43-step race needing four preemptions at exact steps: 0 of 5 seeds "
+                        "in 60 s, none in 3140 examples (docs/protocols-c.md, Fuzzing)",
+}
+
+
+def _with_known_misses(variants):
+    return [pytest.param(v, marks=pytest.mark.xfail(reason=BEYOND_FUZZER[v.name], strict=True))
+            if v.name in BEYOND_FUZZER else v for v in variants]
+
+
+@pytest.mark.parametrize("variant", _with_known_misses(SHIPPED), ids=lambda v: v.name)
 def test_variant_verdict_matches_table(variant, vmafuzz):
     budget = HOLDS_EXAMPLES if variant.expected == "holds" else CATCH_EXAMPLES
     # The plugin fails the test with the report unless the outcome matches
