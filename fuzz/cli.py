@@ -90,7 +90,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with limits.guarded():     # Ctrl-C is never lost from here on, even while parsing
             parser = build_parser(argv)
-            args = parser.parse_args(argv)
+            try:
+                args = parser.parse_args(argv)
+            except SystemExit as exc:     # a bad option (one line written) or --help: the status
+                return exc.code if isinstance(exc.code, int) else 2
             if not getattr(args, "_run", None):
                 parser.print_help()
                 return 2
