@@ -6,7 +6,11 @@ and linux-kernel.def's for the atomics they are built from."""
 
 from __future__ import annotations
 
-from models import ops
+from pathlib import Path
+
+import pytest
+
+from models import litmus, ops
 from models.engine import Execution, ThreadSpec
 from models.events import Loc, Obj, raw
 from models.explore import ExploreStats, explore
@@ -260,3 +264,59 @@ def test_rcuwait_wake_up_reads_the_waiters_pointer():
     ex.run(_First())
     assert ex.threads[0].result is None
     assert [e.label for e in ex.events if e.kind == "R"] == ["rcuwait_wake_up"]
+
+
+# ---- the same shapes in LKMM C, against herd7's committed verdicts ----
+# tests/data/protocol-c/NAME.litmus are the shapes above written with the atomics
+# the refcount primitives are built from; NAME.herd7.out is herd7's output. The
+# primitive's outcome above must be the one herd7 allows or forbids, and
+# ``vmafuzz litmus`` must give herd7's states.
+
+DATA = Path(__file__).resolve().parent / "data" / "protocol-c"
+
+
+def _herd(name):
+    return litmus.read_herd_output((DATA / f"{name}.herd7.out").read_text())
+
+
+@pytest.mark.parametrize("name", ["refcount-dec-and-test-last", "refcount-dec-release-only-last",
+                                  "C-relaxed-inc", "C-acquire-inc"])
+def test_litmus_shapes_agree_with_herd7(name):
+    result = litmus.run(litmus.parse_file(str(DATA / f"{name}.litmus")))
+    herd = _herd(name)
+    assert litmus.state_lines(result) == herd.states
+    assert result.observation == herd.observation
+
+
+def test_primitives_agree_with_herd7_on_their_shapes():
+    def release_only(r):
+        old = yield ops.atomic_fetch_sub_release(1, r)
+        return old == 1
+    pairs = [
+        (("zero", 0) in _dec_to_zero(ops.refcount_dec_and_test), "refcount-dec-and-test-last"),
+        (("zero", 0) in _dec_to_zero(release_only), "refcount-dec-release-only-last"),
+    ]
+    # C-relaxed-inc / C-acquire-inc: a release RMW publishes, the increment reads it.
+    for inc, name in ((lambda r: ops.refcount_inc_not_zero_limited(r, L), "C-relaxed-inc"),
+                      (lambda r: ops.refcount_inc_not_zero_limited_acquire(r, L), "C-acquire-inc")):
+        pairs.append((_published_then_missed(inc), name))
+    for allowed, name in pairs:
+        assert allowed == (_herd(name).observation == "Sometimes"), name
+
+
+def _published_then_missed(inc) -> bool:
+    """vma_start_write's end against vma_start_read: can the reader's increment take
+    the count from the writer's release and still read the old vm_lock_seq?"""
+    seq, r = Loc("vm_lock_seq"), Loc("vm_refcnt", X + 1)
+
+    def writer():
+        yield ops.WRITE_ONCE(seq, 1)
+        yield from ops.refcount_sub_and_test(X, r)
+
+    def reader():
+        old = yield inc(r)
+        if old != 1:
+            return None
+        v = yield ops.READ_ONCE(seq)
+        return raw(v)
+    return 0 in {o[1] for o in outcomes(writer, reader)}
