@@ -198,7 +198,7 @@ def check_graph_path(path: str | Path | None) -> None:
 def violation_events(violation) -> set[int]:
     """The broken rule's events: every load the lookup used and its store."""
     out = set()
-    for c in violation.consumed:
+    for c in getattr(violation, "consumed", ()):   # a family's violation may name no loads
         if c.read is not None:
             out.add(c.read)
         if c.source is not None:
