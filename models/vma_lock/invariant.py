@@ -50,6 +50,14 @@ class LockEnd(Observation):
 
 
 @attrs.frozen(slots=True)
+class Highlight:
+    """An event pair a picture of the violation marks (a load and the store it read)."""
+
+    read: int | None
+    source: int | None
+
+
+@attrs.frozen(slots=True)
 class VmaLockViolation(Violation):
     """A broken rule, with what the report tells: the reader's VMA state, or the
     story of a use after free."""
@@ -58,6 +66,18 @@ class VmaLockViolation(Violation):
     source: int | None = None        # the store it read
     state: tuple = ()                # (field, value, store eid) of the VMA when locked
     increment: int | None = None     # the reader's successful increment (its write)
+
+    @property
+    def consumed(self) -> tuple:
+        """The events a picture highlights (``vmafuzz ... --graph``): the read of freed
+        memory and the free; or the stores that made the VMA's state, and the
+        reader's increment."""
+        if self.rule == USE_AFTER_FREE:
+            return (Highlight(self.read, self.source),)
+        out = tuple(Highlight(None, src) for _, _, src in self.state if src is not None)
+        if self.increment is not None:
+            out += (Highlight(self.increment - 1, None),)
+        return out
 
     def report_lines(self, ex, trace, width=None) -> list[str]:
         if self.rule == USE_AFTER_FREE:
