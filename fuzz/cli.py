@@ -115,7 +115,11 @@ def _run(args) -> int:
     try:
         check_limits(args)
         with limits.guarded(args.max_memory, args.step_seconds):
-            return args._run(args)
+            status = args._run(args)
+            if status != 130 and limits.interrupt_unhandled():
+                # Ctrl-C swallowed on the way (by Hypothesis, in a callback): never a verdict
+                raise KeyboardInterrupt
+            return status
     except UsageError as exc:
         sys.stderr.write(f"vmafuzz: {exc}\n")
         return 2
@@ -145,9 +149,14 @@ def _run(args) -> int:
             raise
         sys.stderr.write(f"vmafuzz: {user_error(exc)}\n")
         return 2
-    except Exception as exc:    # an exception in a user's protocol file: one line, exit 2
+    except BaseException as exc:    # an exception in a user's protocol file: one line, exit 2
+        if limits.interrupt_unhandled():
+            # Ctrl-C landed where a library turned it into something else (Hypothesis
+            # reports what its final replay raised, an exception group): interrupted
+            sys.stderr.write("vmafuzz: interrupted\n")
+            return 130
         from models.registry import user_frame
-        if user_frame(exc) is None:
+        if not isinstance(exc, Exception) or user_frame(exc) is None:
             raise
         sys.stderr.write(f"vmafuzz: {user_error(exc)}\n")
         return 2

@@ -598,6 +598,7 @@ def _minimized(world: World, best: Failure, deadline: float) -> Failure:
 def result_from_recorder(variant: type, scenario: Scenario, rec: Recorder,
                          sizes: Sizes | None = None) -> FuzzResult:
     """What an interrupted run had found (Ctrl-C)."""
+    limits.interrupt_handled()      # saving it replays traces: no more Ctrl-C from check()
     best = rec.best
     if best is not None and best.world is not None:
         scenario = best.world.scenario

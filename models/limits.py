@@ -97,6 +97,10 @@ class _State:
 
     def __init__(self) -> None:
         self.pending: BaseException | None = None     # raised at the next check()
+        # Ctrl-C seen and not yet handled (``interrupt_handled``): check() raises it
+        # again, so Hypothesis cannot swallow it (it catches BaseException while it
+        # replays its final example) and a GC callback cannot either.
+        self.interrupted = False
         self.deadlines: list[list] = []                # [monotonic deadline, message], innermost last
         self.deadline = float("inf")                   # the earliest of them
         self.deadline_message = ""
@@ -119,6 +123,8 @@ def check() -> None:
     if s.pending is not None:
         exc, s.pending = s.pending, None
         raise exc
+    if s.interrupted:
+        raise KeyboardInterrupt
     if s.deadline != _NEVER and time.monotonic() >= s.deadline:
         raise _out_of_time()
 
@@ -185,7 +191,21 @@ def _on_alarm(signum, frame) -> None:
 
 
 def _on_interrupt(signum, frame) -> None:
+    _S.interrupted = True
     raise KeyboardInterrupt
+
+
+def interrupt_handled() -> None:
+    """The caller caught Ctrl-C and now keeps what was found (a save replays
+    traces): ``check`` stops raising it."""
+    _S.interrupted = False
+    if isinstance(_S.pending, KeyboardInterrupt) and not isinstance(_S.pending, Stop):
+        _S.pending = None
+
+
+def interrupt_unhandled() -> bool:
+    """Ctrl-C was pressed and nobody handled it (something swallowed it)."""
+    return _S.interrupted
 
 
 def _unraisable(hook):
@@ -293,6 +313,7 @@ def guarded(max_memory_mb: float | None = None, step_seconds: float | None = Non
         _S.max_memory_mb, _S.step_seconds, _S.memory_armed = old_limits
         STEP[1] = False
         _S.pending = None
+        _S.interrupted = False
 
 
 def clear() -> None:
