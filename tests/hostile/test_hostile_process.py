@@ -213,3 +213,37 @@ def test_campaign_honours_seconds(capsys, tmp_path):
     assert_no_traceback(o)
     assert o.status == 0, o.err
     assert_within(o, 1.0 + 1.0)
+
+
+def test_long_work_shows_progress(capsys, monkeypatch):
+    """Issue 11, item 8: a long command printed nothing for minutes."""
+    import models.limits as limits
+    monkeypatch.setattr(limits, "PROGRESS_SECONDS", 0.3)
+    o = call(["explore", "B", *BIG, "--seconds", "1.2"], capsys)
+    progress = [ln for ln in o.err.splitlines() if ln.startswith("vmafuzz: still running after")]
+    assert progress and all(ln.endswith("MB resident") for ln in progress), o.err
+    assert o.status == 3
+
+
+def test_replay_seconds_is_per_file_and_the_others_still_replay(capsys, monkeypatch, tmp_path):
+    """A file whose replay outlasts --seconds is no verdict; the next file replays."""
+    import fuzz.replay_cmd as replay_cmd
+    import models.limits as limits
+    real = replay_cmd.replay
+    slow = tmp_path / "slow.json"
+    slow.write_bytes(GOOD_CORPUS.read_bytes())
+
+    def replay(entry, variant):
+        if replay.calls == 0:
+            replay.calls += 1
+            while True:                   # the work of a huge trace: check() at every step
+                limits.check()
+        return real(entry, variant)
+    replay.calls = 0
+    monkeypatch.setattr(replay_cmd, "replay", replay)
+    o = call(["replay", "--json", "--seconds", "0.5", slow, GOOD_CORPUS], capsys)
+    line = assert_one_line(o, str(slow), 3)
+    assert "no verdict: --seconds 0.5 spent" in line
+    statuses = {r["file"]: r["status"] for r in map(json.loads, o.out.splitlines())}
+    assert statuses == {str(slow): "no verdict", str(GOOD_CORPUS): "reproduces"}
+    assert_within(o, 0.5)
