@@ -837,7 +837,10 @@ def run(args) -> int:
     import sys
 
     from .corpus import CorpusError, collect
-    from .cli import UsageError
+    from .cli import UsageError, user_error
+    from models.engine import ModelError
+    from models.protocol import ProtocolError
+    from models.registry import user_frame
     from models.variants import VariantError
 
     files = collect(args.paths)
@@ -853,6 +856,16 @@ def run(args) -> int:
             continue
         except ExportError as exc:
             sys.stderr.write(f"vmafuzz: {path}: cannot export: {exc}\n")
+            bad += 1
+            continue
+        except (ModelError, ProtocolError, SystemExit) as exc:   # the named protocol file failed
+            sys.stderr.write(f"vmafuzz: {user_error(exc)} (exporting {path})\n")
+            bad += 1
+            continue
+        except Exception as exc:
+            if user_frame(exc) is None:
+                raise                      # ours: a bug to see whole
+            sys.stderr.write(f"vmafuzz: {user_error(exc)} (exporting {path})\n")
             bad += 1
             continue
         if args.output:

@@ -156,3 +156,16 @@ def test_replay_runs_a_named_user_file_and_the_others_still_replay(tmp_path, cap
     assert str(bad) in line
     records = {r["file"]: r["status"] for r in map(json.loads, o.out.splitlines())}
     assert records == {str(bad): "error", str(GOOD_CORPUS): "reproduces"}
+
+
+def test_export_litmus_of_a_failing_user_file_and_the_others_still_export(tmp_path, capsys):
+    path, _, body_line = variant_file(tmp_path, "yield smp_wmb()\nraise ValueError('boom')")
+    doc = json.loads(GOOD_CORPUS.read_text())
+    doc["variant"] = {"name": "u", "file": str(path)}
+    doc["expected"]["rule"] = "torn read"
+    bad = tmp_path / "uses_user_file.json"
+    bad.write_text(json.dumps(doc))
+    o = call(["export-litmus", "--variant-file", path, bad, GOOD_CORPUS], capsys)
+    line = assert_one_line(o, f"{path}:{body_line + 1}: ")
+    assert str(bad) in line and "ValueError" in line
+    assert o.out.startswith("C "), "the good file was not exported"
