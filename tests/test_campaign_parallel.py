@@ -112,7 +112,7 @@ def test_workers_give_the_verdicts_of_one_process(capsys, tmp_path):
     # does, in fresh processes: in this one, what the other test modules imported
     # changes the examples drawn (since decffb1: A-no-recheck's first failure is
     # example 46 after `import models.litmus`, 17 without; same Hypothesis seed).
-    argv = [*FEW, "--profile", "ci", "--max-examples", "200", "--no-save"]
+    argv = [*FEW, "--profile", "ci", "--max-examples", "100", "--no-save"]
     rc1, one, s1 = _campaign_process(tmp_path, *argv, "--workers", "1")
     rc2, two, s2 = _campaign_process(tmp_path, *argv, "--workers", "2")
     assert rc1 == rc2 == 0 and s1["workers"] == 1 and s2["workers"] == 2
