@@ -36,6 +36,7 @@ Design (why it looks like this):
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import Any
 
@@ -448,6 +449,28 @@ def fuzz(variant: type, scenario: Scenario, *, max_examples: int = 2000,
                      recorder=recorder, shrink=shrink, data_races=data_races, sizes=sizes)
 
 
+@contextlib.contextmanager
+def _no_local_constants():
+    """Hypothesis sometimes draws a constant found in the source of any local module
+    loaded so far (``providers._get_local_constants``): then which modules a process
+    happened to import (a test suite's other tests, models.litmus) changes a
+    derandomized run's examples. Our draws are indices and sizes, for which no
+    module's constants mean anything: the pool is empty while we run, so a seeded or
+    CI run is the same in every process."""
+    try:
+        from hypothesis.internal.conjecture import providers
+        get = providers._get_local_constants
+        empty = type(providers._local_constants)()
+    except (ImportError, AttributeError, TypeError):     # another Hypothesis: nothing to do
+        yield
+        return
+    providers._get_local_constants = lambda: empty
+    try:
+        yield
+    finally:
+        providers._get_local_constants = get
+
+
 def _progress(rec: Recorder | None) -> str:
     if rec is None:
         return "fuzzing"
@@ -486,7 +509,8 @@ def _fuzz(variant: type, scenario: Scenario, *, max_examples, seconds, seed, max
                             + ((Phase.shrink,) if shrink and sizes is None else ()))
     interrupted = spent = cut = False
     try:
-        run_state_machine_as_test(factory, settings=run_settings)
+        with _no_local_constants():
+            run_state_machine_as_test(factory, settings=run_settings)
     except IntactVMAViolated:
         pass
     except _BudgetSpent:
