@@ -19,6 +19,7 @@ Every kernel function is a method, so a variant (``variants.py``) overrides one.
 
 from __future__ import annotations
 
+import enum
 from typing import Any, ClassVar
 
 import attrs
@@ -39,8 +40,9 @@ from .kernel import (ADDR, OTHER_END, OTHER_START, VM_REFCNT_EXCLUDE_READERS_FLA
 X = VM_REFCNT_EXCLUDE_READERS_FLAG
 
 
-class Outcome:
-    """What vma_start_read() gives back: the VMA, NULL, or ERR_PTR(-EAGAIN)."""
+class Outcome(enum.Enum):
+    """Why the reader's increment gave up (vma_start_read() then returns
+    ERR_PTR(-EAGAIN) or NULL)."""
 
     EAGAIN = "EAGAIN"            # the count was 0: detached under us, walk again
     LIMIT = "LIMIT"              # the count was >= the limit: a writer excludes readers
@@ -69,8 +71,6 @@ class Cycle:
 
     def ref(self, kind) -> RefGhost:
         return RefGhost(kind, self.writer, self.cycle)
-
-
 
 
 
