@@ -12,8 +12,9 @@
   ``check``).
 
 Work that runs long prints a progress line on standard error every
-``PROGRESS_SECONDS``. Python code that never calls ``check`` (a user's loop that
-never yields, ``time.sleep``) is interrupted by a signal (SIGALRM) the watchdog
+``PROGRESS_SECONDS`` (every ``PROGRESS_SECONDS_PIPED`` when it is no terminal).
+Python code that never calls ``check`` (a user's loop that never yields,
+``time.sleep``) is interrupted by a signal (SIGALRM) the watchdog
 sends to the main thread once a limit has been passed for ``ESCALATE`` seconds.
 
 Each stop is a ``KeyboardInterrupt`` subclass: Hypothesis passes only that
@@ -66,7 +67,17 @@ GRACE = 1.0
 # before a signal interrupts whatever runs; when progress is printed.
 POLL = 0.1
 ESCALATE = 0.5
+# A progress line this often on a terminal; to a file or pipe (CI logs, the tests'
+# captured output) once a minute, so a log of long work is never silent either.
 PROGRESS_SECONDS = 5.0
+PROGRESS_SECONDS_PIPED = 60.0
+
+
+def _progress_every() -> float:
+    try:
+        return PROGRESS_SECONDS if sys.stderr.isatty() else PROGRESS_SECONDS_PIPED
+    except (AttributeError, ValueError):
+        return PROGRESS_SECONDS_PIPED
 
 
 def _physical_mb() -> int | None:
@@ -228,7 +239,8 @@ class _Watchdog(threading.Thread):
 
     def run(self) -> None:
         s = _S
-        next_progress = self.started + PROGRESS_SECONDS
+        every = _progress_every()
+        next_progress = self.started + every
         last_seq, stuck_since = -1, None
         passed_since = None
         while not self.done.wait(POLL):
@@ -264,7 +276,7 @@ class _Watchdog(threading.Thread):
             else:
                 passed_since = None
             if now >= next_progress:
-                next_progress = now + PROGRESS_SECONDS
+                next_progress = now + every
                 try:
                     what = s.progress[-1]() + ", " if s.progress else ""
                 except Exception:       # the work changed under us: skip one line

@@ -219,6 +219,7 @@ def test_long_work_shows_progress(capsys, monkeypatch):
     """Issue 11, item 8: a long command printed nothing for minutes."""
     import models.limits as limits
     monkeypatch.setattr(limits, "PROGRESS_SECONDS", 0.3)
+    monkeypatch.setattr(limits, "PROGRESS_SECONDS_PIPED", 0.3)
     o = call(["explore", "B", *BIG, "--seconds", "1.2"], capsys)
     progress = [ln for ln in o.err.splitlines() if ln.startswith("vmafuzz: still running after")]
     assert progress and all(ln.endswith("MB resident") for ln in progress), o.err
