@@ -11,12 +11,16 @@ worker, or hang, when a worker gets the KeyboardInterrupt.
 
 * Workers are started with the ``spawn`` method: a fork of a parent that has run
   Hypothesis (or holds a half-written file) would copy its state mid-run.
-* A worker starts with SIGINT ignored (inherited through the exec), so a Ctrl-C
-  while it imports cannot print a traceback; it takes SIGINT once it waits for
-  work. A Ctrl-C at a terminal reaches the whole process group; the parent also
-  sends SIGINT to each busy worker (by its pid) so that ``kill -INT`` of the parent
-  alone stops them too. After its first KeyboardInterrupt a worker ignores SIGINT
-  while it saves and reports, so the second signal cannot cut that short.
+* A worker starts with SIGINT blocked (the parent blocks it around the start, and
+  a signal mask survives fork and exec), so a Ctrl-C while it imports cannot print
+  a traceback; it unblocks SIGINT once it waits for work, and a Ctrl-C that came
+  meanwhile is delivered then. The parent's own Ctrl-C during a start is not lost
+  either: it stays pending and is raised when the start is over (ignoring SIGINT
+  there, as a first version did, dropped it and the campaign ran on). A Ctrl-C at
+  a terminal reaches the whole process group; the parent also sends SIGINT to each
+  busy worker (by its pid) so that ``kill -INT`` of the parent alone stops them
+  too. After its first KeyboardInterrupt a worker ignores SIGINT while it saves and
+  reports, so the second signal cannot cut that short.
 * A worker that dies (killed, out of memory) loses only its task, which is
   reported as ``Lost``; a new worker takes the remaining tasks.
 """
@@ -101,9 +105,33 @@ def sigint_ignored():
         signal.signal(signal.SIGINT, old)
 
 
+@contextlib.contextmanager
+def sigint_blocked():
+    """SIGINT held back (pending, not dropped) while a worker process starts: the
+    child inherits the blocked mask and unblocks it in ``_worker``; the parent gets
+    a Ctrl-C that came meanwhile when the block ends."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    # A spawn start first makes sure multiprocessing's resource tracker runs, and
+    # starting that one blocks and then UNBLOCKS SIGINT, undoing ours before the fork:
+    # start it now, so that within the block it is only checked.
+    from multiprocessing import resource_tracker
+    resource_tracker.ensure_running()
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
 def _worker(conn, fn: Callable[[Any], Any]) -> None:
     """A worker's loop: (index, task) in, ("done", index, result) out; None ends it."""
     try:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        # started with SIGINT blocked (sigint_blocked): a Ctrl-C sent while this
+        # process imported is delivered here, as a KeyboardInterrupt we handle
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
         while True:
             signal.signal(signal.SIGINT, signal.default_int_handler)
             task = conn.recv()
@@ -130,7 +158,7 @@ class _Worker:
         self.conn, child = ctx.Pipe()
         self.proc = ctx.Process(target=_worker, args=(child, fn), daemon=True,
                                 name="vmafuzz-worker")
-        with sigint_ignored():
+        with sigint_blocked():
             self.proc.start()
         child.close()
         self.task: int | None = None

@@ -100,12 +100,7 @@ SIGNAL_COMMANDS = {
 # (site, the editable install's finder), where no code of this project runs yet;
 # from the first import of the package on, Ctrl-C is handled (fuzz/__init__.py).
 DELAYS = (0.4, 1.2)
-# The parallel campaign (fuzz/parallel.py, another part's) ignores SIGINT while it
-# starts a worker process: a Ctrl-C landing then is lost and the campaign runs on.
-_LOST_IN_WORKER_START = pytest.mark.xfail(
-    strict=False, reason="fuzz/parallel.py ignores SIGINT while a worker starts: that Ctrl-C is lost")
-SIGNAL_CASES = [pytest.param(c, d, marks=_LOST_IN_WORKER_START) if c == "campaign" else (c, d)
-                for c in SIGNAL_COMMANDS for d in DELAYS]
+SIGNAL_CASES = [(c, d) for c in SIGNAL_COMMANDS for d in DELAYS]
 
 
 def _ten(tmp_path):
