@@ -9,6 +9,18 @@ longer runs to be found, so its budget grows with the cycles. A holding variant 
 ``--seconds`` raise the budget. New failures are saved to the corpus (one
 shorter than, or unlike, what it already holds).
 
+A variant the fuzzer found nothing in (no violation, no race) is then checked by
+the exhaustive explorer on the same scenario (``--exhaustive-states``, default
+50,000 states; 0: fuzzing only). Some bugs need several preemptions at exact
+steps that random bursts of thread steps essentially never produce (protocol C's
+real use-after-free, ``C-foreign-mm-put``: four, found by the explorer in about
+12,000 states); a campaign is the project's CI property check, and a violated
+variant it let through for want of a second search would be a missed bug. The
+table says which search found what: a finding of the explorer's is marked
+``[explorer]``, saved to the corpus like a fuzzer's, and its ``--json`` object has
+``"found_by": "explorer"`` and the explorer's own result under ``"exhaustive"``; a
+``holds`` names both bounds (the examples fuzzed and the states explored).
+
 Exit status 1 when a variant's result differs from its expected verdict
 (a holding variant violated or raced, or a violated variant that escaped the
 budget); 3 when none does but a variant has no verdict: its worker process died
@@ -68,6 +80,8 @@ from models.scenario import Scenario
 from models.variants import SHIPPED
 
 from .cli import UsageError
+from .corpus import CorpusError, as_short_in_corpus, entry_for, save
+from .exhaustive import check_variant
 from .explore_cmd import add_scenario_arguments, scenario_from, variant_from
 from .machine import PROFILE_CI, PROFILE_DEV, Recorder, database_dir, fuzz, result_from_recorder
 from .oracle import DATA_RACE, matches_expected
@@ -76,6 +90,9 @@ from .run_cmd import Budget, add_fuzz_arguments, check_budget, fuzz_args, result
 
 DEFAULT_EXAMPLES = 1500
 DEFAULT_SECONDS = 20.0
+# The explorer's pass after a fuzz run that found nothing: every shipped variant's
+# default scenario is explored completely within it (C, the largest: 24,710 states).
+EXHAUSTIVE_STATES = 50_000
 # For ordering and sharding only: the share of its budget a variant expected to be
 # violated is expected to use (it stops at its first failure; docs/benchmarks.md:
 # 0.07 to 4.3 s median to the first failure against 20 s, then shrinking).
@@ -101,6 +118,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="Hypothesis's example database, shared by workers and machines: a directory, "
                    "or a Redis server (needs the redis package: pip install 'vmafuzz[redis]'); "
                    "default: .hypothesis/vmafuzz/ of the current folder")
+    p.add_argument("--exhaustive-states", type=int, default=EXHAUSTIVE_STATES, metavar="N",
+                   help=f"after a fuzz run that found nothing, explore the same scenario exhaustively "
+                   f"up to N states (default {EXHAUSTIVE_STATES}; 0: fuzzing only)")
     p.add_argument("--json", action="store_true",
                    help="one JSON object per variant as it finishes, then one {\"summary\": ...}")
     p.epilog = ("Each variant's budget is --max-examples examples or --seconds of generation, "
@@ -120,6 +140,7 @@ class Task:
     database: str | None       # --database (a directory or a Redis URL); None: the default
     max_memory: float | None = None     # the command's limits (models/limits.py), per process
     step_seconds: float | None = None
+    exhaustive_states: int = 0          # the explorer's pass after a fuzz run that found nothing
 
 
 @attrs.frozen(slots=True)
@@ -210,6 +231,19 @@ def _fuzz_variant(task: Task) -> Outcome:
             raise
         from .cli import user_error
         return _error(task, user_error(exc))
+    if not interrupted and cut is None and result.failure is None and result.race is None \
+            and task.exhaustive_states > 0:
+        try:
+            checked = _exhaustive(task, variant, result)
+        except limits.OutOfMemory as exc:
+            checked = None
+            cut = exc.message
+        except KeyboardInterrupt as exc:
+            checked = None
+            interrupted = True
+            stopped = None if type(exc) is KeyboardInterrupt else exc
+        if checked is not None:
+            return checked
     ok = matches_expected(variant.expected, result.verdict, result.race is not None)
     report = result_json(result, corpus_file, interrupted or cut is not None, race_file, variant)
     report.update(expected=variant.expected, matches=ok)
@@ -233,6 +267,58 @@ def _fuzz_variant(task: Task) -> Outcome:
                    to_first, steps, rule, r.seconds,
                    (corpus_file if new else None) or (race_file if race_new else None),
                    interrupted, stopped=stopped, report=report)
+
+
+def _exhaustive(task: Task, variant: type, result) -> Outcome:
+    """The explorer's pass over the scenario the fuzzer found nothing in: its
+    finding (saved to the corpus) or a holds that names both searches."""
+    t0 = time.perf_counter()
+    check = check_variant(variant, task.scenario, max_states=task.exhaustive_states)
+    seconds = result.seconds + (time.perf_counter() - t0)
+    fuzzed = result.bound(variant)
+    report = result_json(result, None, False, None, variant)
+    report["exhaustive"] = check.to_json()
+    if check.verdict == "violated" or check.race is not None:
+        finding = check.violation if check.violation is not None else check.race
+        ex = check.execution if check.violation is not None else check.race_execution
+        corpus_file, new = _save_explored(task, variant, finding, ex)
+        raced = check.race is not None
+        verdict = "violated" if check.violation is not None else result.verdict
+        ok = matches_expected(variant.expected, verdict, raced)
+        rule = check.violation.rule if check.violation is not None else ""
+        if raced:
+            rule = f"{rule} + {DATA_RACE}" if rule else DATA_RACE
+        steps = ex.steps
+        report.update(verdict=verdict, rule=rule, found_by="explorer", expected=variant.expected,
+                      matches=ok, corpus_file=corpus_file, shrunk_steps=steps)
+        rule += f" [explorer, {check.stats.states} states; the fuzzer found nothing in {result.examples} examples]"
+        return Outcome(variant.name, variant.expected, verdict, ok, result.examples, None, steps,
+                       rule, seconds, corpus_file if new else None, report=report)
+    if check.verdict == "incomplete":
+        covered = f"{fuzzed}; exhaustive search stopped after {check.stats.states} states"
+    else:
+        covered = f"{fuzzed}; {check.bound()}"
+    ok = matches_expected(variant.expected, result.verdict, False)
+    report.update(expected=variant.expected, matches=ok, found_by=None)
+    return Outcome(variant.name, variant.expected, result.verdict, ok, result.examples, None, None,
+                   covered, seconds, None, report=report)
+
+
+def _save_explored(task: Task, variant: type, finding, ex) -> tuple[str | None, bool]:
+    """Save an explorer's finding as the fuzzer's are saved (the shortest: breadth first)."""
+    b = task.budget
+    if not b.save:
+        return None, False
+    entry = entry_for(variant, task.scenario, finding, ex, "found by vmafuzz campaign's exhaustive pass")
+    try:
+        path = as_short_in_corpus(entry, Path(b.corpus), variant.family)
+        if path is not None:
+            return str(path), False
+        path, new = save(entry, Path(b.corpus), variant.family)
+    except (CorpusError, OSError) as exc:
+        sys.stderr.write(f"vmafuzz: could not save the counterexample: {exc}\n")
+        return None, False
+    return str(path), new
 
 
 def _error(task: Task, message: str) -> Outcome:
@@ -316,6 +402,8 @@ def run(args) -> int:
     workers = usable_cores() if args.workers is None else args.workers
     if workers < 1:
         raise UsageError(f"--workers must be at least 1, not {workers}")
+    if args.exhaustive_states < 0:
+        raise UsageError(f"--exhaustive-states must be 0 or more, not {args.exhaustive_states}")
     try:
         shard = Shard.parse(args.shard) if args.shard is not None else None
     except ValueError as exc:
@@ -331,7 +419,7 @@ def run(args) -> int:
         grown = attrs.evolve(budget, max_examples=budget.max_examples * factor,
                              seconds=budget.seconds * factor if budget.seconds else None)
         tasks.append(Task(spec, sc, grown, args.database, getattr(args, "max_memory", None),
-                          getattr(args, "step_seconds", None)))
+                          getattr(args, "step_seconds", None), args.exhaustive_states))
     costs = [expected_cost(v, sc) for v, sc in zip(variants, scenarios)]
     chosen = list(range(len(tasks)))
     if shard is not None:
