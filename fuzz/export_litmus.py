@@ -39,7 +39,7 @@ from typing import Any, Callable
 import attrs
 
 from models.engine import Execution
-from models.events import ACQUIRE, MB, PLAIN, RELEASE, Event, Loc, Obj
+from models.events import ACQUIRE, MB, ONCE, PLAIN, RELEASE, RMW, Event, Loc, Obj
 
 
 class ExportError(Exception):
@@ -146,10 +146,67 @@ def _is_standalone_fence(ev: Event) -> bool:
     return ev.kind == "F" and ev.label in STANDALONE_FENCES
 
 
+# The kernel's own RMWs that the model names after their callers (models/ops.py),
+# as the atomic_t primitive each one is (``_Exporter.rmw``). A refcount_t is
+# an atomic_t; a *_not_zero loop that succeeded is its one successful cmpxchg, the
+# same events (a read and a write of old + i, in rmw) as an atomic_fetch_add of
+# that ordering; the sub_and_test forms are atomic_fetch_sub_release (their
+# acquire on reaching zero is the smp_rmb() after the branch, a separate event the
+# model makes). mmgrab is atomic_inc, mmdrop's decrement atomic_dec_and_test (as
+# atomic_dec_return, the same events, with the new value pinned), kmem_cache_alloc the model's
+# xchg_acquire of the slab's freelist.
+KERNEL_RMWS = {
+    "refcount_add_not_zero": "fetch_add", "refcount_inc_not_zero": "fetch_add",
+    "refcount_inc_not_zero_limited": "fetch_add", "refcount_inc_not_zero_limited_acquire": "fetch_add",
+    "refcount_inc": "fetch_add", "refcount_sub_and_test": "fetch_sub", "refcount_dec_and_test": "fetch_sub",
+    "__refcount_dec_and_test": "fetch_sub", "mmgrab": "inc", "mmdrop": "dec_return",
+    "kmem_cache_alloc": "xchg"}
+
+
+def _order_suffix(ev_r: Event, ev_w: Event) -> str:
+    """The ordering of a successful RMW as a primitive's suffix, from the events the
+    model made (models/engine.py: MB on both halves of a fully ordered one, ACQUIRE
+    on the read of an acquire one, RELEASE on the write of a release one)."""
+    if MB in ev_r.tags:
+        return ""
+    if ACQUIRE in ev_r.tags:
+        return "_acquire"
+    if RELEASE in ev_w.tags:
+        return "_release"
+    return "_relaxed"
+
+
+def _kernel_access(ev: Event) -> str | None:
+    """The marked access a kernel function's load or store is, from the tags the model
+    gave it (models/ops.py: raw_read_seqcount's and refcount_read's READ_ONCE,
+    refcount_set_release's release store, set_current_state's WRITE_ONCE). A failed
+    RMW (a *_not_zero loop that gave up, schedule()'s wait) is its read alone with no
+    ordering (the bell's FailedRMW: the model drops ACQUIRE and MB from it), so a
+    READ_ONCE; LKMM's own failed cmpxchg is the same relaxed read. None: the event
+    is something else (a lock's read, SRCU), which is refused."""
+    tags = ev.tags - {RMW}
+    if ev.kind == "R" and tags == {ONCE}:
+        return "READ_ONCE"
+    if ev.kind == "R" and tags == {ACQUIRE} and RMW not in ev.tags:
+        return "smp_load_acquire"
+    if ev.kind == "W" and tags == {ONCE} and RMW not in ev.tags:
+        return "WRITE_ONCE"
+    if ev.kind == "W" and tags == {RELEASE} and RMW not in ev.tags:
+        return "smp_store_release"
+    return None
+
+
 def _rmw_register_value(ev_r: Event, ev_w: Event | None) -> tuple[bool, Any]:
     """Whether an RMW primitive returns a value, and which: ``_return`` forms the
     new value, ``fetch``/``xchg``/``cmpxchg`` forms the old one."""
     label = ev_r.label
+    kernel = KERNEL_RMWS.get(label)
+    if kernel is not None:
+        if kernel == "inc":
+            return False, None
+        if kernel == "dec_return":
+            return True, ev_w.value
+        return True, ev_r.value
     if "fetch" in label or "xchg" in label:
         return True, ev_r.value
     if label.endswith("_return") or "_return_" in label:
@@ -169,11 +226,17 @@ class _Exporter:
         self.po = {tid: [e for e in ex.threads[tid].events if e < self.upto] for tid in self.tids}
         self.symbols: dict[Any, int] = {}      # opaque values (inodes, freed memory) -> ints
         self.reps: dict[int, Loc] = {}          # id(Obj) -> its representative field
-        self.through: dict[int, Loc] = {}       # the objects whose field is accessed through pointers
+        self.through: dict[int, set] = {}       # the fields accessed through pointers, per object
+        # A pointer location split into one copy per field (see ``split_pointer``):
+        # location -> the fields, and each copy's C name -> (location, field).
+        self.split: dict[Loc, tuple] = {}
+        self.copies: dict[str, tuple[Loc, Loc]] = {}
+        self.copy_reg: dict[tuple[int, Loc], str] = {}   # (load eid, field) -> its copy's register
         self.objs: dict[int, Obj] = {}
         self.notes: list[str] = []
         self.locs: dict[str, Loc] = {}          # C name -> location, for the init block
         self.reg_value: dict[int, Any] = {}     # load eid -> the value its register holds
+        self.reg_text: dict[int, str] = {}      # a split load's eid -> its first copy's value in C
 
     # -- values --
     def pointer_source(self, ev: Event) -> int | None:
@@ -213,15 +276,66 @@ class _Exporter:
             needy = [e for e, src in lst if self._implied(src, e) is None]
             fields = {self.events[e].loc for e in needy}
             if len(fields) > 1:
-                raise ExportError(
-                    f"{self.objs[key].name}: address dependencies to {len(fields)} different fields "
-                    f"({', '.join(sorted(f.name for f in fields))}) cannot all be kept without structs")
+                self.split_pointer(self.objs[key], fields, {src for e, src in lst if self._implied(src, e) is None})
             if fields:
-                self.reps[key] = next(iter(fields))
-                self.through[key] = self.reps[key]
+                self.reps[key] = min(fields, key=lambda f: f.name)
+                self.through[key] = fields
             # else: every dependency on the object's pointer is implied, so its fields
             # are named directly: a load through a pointer register costs herd7 a
             # search over every location it may point to.
+
+    def split_pointer(self, obj: Obj, fields: set, srcs: set) -> None:
+        """Several fields of ``obj`` need the address dependency on the pointer load,
+        and a litmus test has no structs, nor pointer arithmetic that vmafuzz reads: the
+        location the pointer is loaded from becomes one copy per field, each holding
+        the pointer to that field. Every store to the location stores to each copy
+        (the same value, as a pointer to that copy's field), one after the other with
+        nothing between them, and every load of it loads each copy, likewise; an
+        access to a field goes through its copy's register. Each copy carries every
+        ordering the location had, so an execution of the run is one of the test
+        with every copy doing what the location did, and the exists clause pins each
+        copy's load to the value the run's load read (docs/exporting.md)."""
+        locs = {self.events[src].loc for src in srcs}
+        names = ", ".join(sorted(f.name for f in fields))
+        if len(locs) != 1:
+            raise ExportError(f"{obj.name}: address dependencies to {len(fields)} different fields ({names}) "
+                              f"through pointers loaded from {len(locs)} locations")
+        (loc,) = locs
+        if loc in self.split:
+            raise ExportError(f"{loc.name}: pointers to two objects whose fields both need a copy")
+        for tid in self.tids:
+            for e in self.po[tid]:
+                ev = self.events[e]
+                if ev.loc != loc:
+                    continue
+                nxt = self.events[e + 1] if e + 1 < len(self.events) else None
+                if ev.rmw is not None or (nxt is not None and nxt.rmw == e):
+                    raise ExportError(f"{obj.name}: the pointer location {loc.name} of {names} is "
+                                      f"updated by an RMW, which cannot be split into copies")
+                if ev.kind == "W" and self.direct(ev.data):
+                    raise ExportError(f"{obj.name}: a pointer stored to {loc.name} depends on a load")
+        order = tuple(sorted(fields, key=lambda f: f.name))
+        self.split[loc] = order
+        for f in order:
+            self.copies[f"{c_name(loc.name)}__{self.field_key(f)}"] = (loc, f)
+
+    @staticmethod
+    def field_key(f: Loc) -> str:
+        return next(k for k, v in f.owner.fields.items() if v is f)
+
+    def copy_value(self, v: Any, f: Loc) -> str:
+        """A value stored in the copy for field ``f``: a pointer to that field of the object."""
+        if isinstance(v, Obj):
+            key = self.field_key(f)
+            if key not in v.fields:
+                raise ExportError(f"{v.name} has no field {key}: it cannot be stored in a copy for {f.name}")
+            loc = v.fields[key]
+            self.locs.setdefault(c_name(loc.name), loc)
+            return c_name(loc.name)
+        e = self.enc(v)
+        if isinstance(e, str):
+            raise ExportError(f"a pointer that is not to an object in a split location ({v!r})")
+        return str(e)
 
     def rep_of(self, obj: Obj) -> Loc:
         rep = self.reps.get(id(obj))
@@ -301,6 +415,8 @@ class _Exporter:
                           tuple(params), tuple(registers))
 
     def param(self, name: str) -> tuple[str, str]:
+        if name in self.copies:
+            return ("int", f"**{name}")
         loc = self.locs[name]
         if loc.lock:
             return ("spinlock_t", f"*{name}")
@@ -313,7 +429,11 @@ class _Exporter:
 
     def init_block(self) -> list:
         out = []
-        for name in sorted(self.locs):
+        for name in sorted(set(self.locs) | set(self.copies)):
+            if name in self.copies:
+                loc, field = self.copies[name]
+                out.append(("int", f"*{name}", self.copy_value(loc.init, field)))
+                continue
             loc = self.locs[name]
             if loc.lock:
                 continue   # herd7 7.58 rejects spinlock_t in the init block; the parameter's type says it
@@ -343,7 +463,9 @@ class _Exporter:
             for src in sorted(new):
                 if src not in reg_of:
                     raise ExportError(f"event {ev.eid} depends by control on {src}, not a register load")
-                val = self.value_text(self.reg_value[src], used)
+                val = self.reg_text.get(src) or self.value_text(self.reg_value[src], used)
+                if val != "0" and src in self.reg_text:
+                    used.add(val)
                 stmts.append(Stmt("if", f"if ({reg_of[src]} == {val}) {{", prim="if",
                                   orelse=("rcu_read_unlock();",) * rcu))
             ctrl = ctrl | new
@@ -358,19 +480,29 @@ class _Exporter:
                 stmts.append(self.rmw(ev, nxt, reg_of, regs, used, pins, index))
                 k += 2
                 continue
+            if ev.kind == "R" and ev.loc in self.split:
+                stmts.extend(self.split_load(ev, reg_of, regs, used, pins, index))
+                k += 1
+                continue
+            if ev.kind == "W" and ev.loc in self.split:
+                stmts.extend(self.split_store(ev, used))
+                k += 1
+                continue
             if ev.kind == "R":
                 reg = f"r{len(regs)}"
                 reg_of[ev.eid] = reg
                 self.reg_value[ev.eid] = ev.value
                 regs.append((reg, isinstance(ev.value, (Obj, Loc))))
                 target = self.target(ev, reg_of, used)
-                prim = ev.label if ev.label in READ_PRIMITIVES else None
+                prim = ev.label if ev.label in READ_PRIMITIVES else _kernel_access(ev)
                 if PLAIN in ev.tags:
                     text = f"{reg} = {target};"
                 elif prim is None:
                     raise ExportError(f"cannot export the load primitive {ev.label}")
                 else:
                     text = f"{reg} = {prim}({_operand(prim, target)});"
+                    if prim != ev.label:
+                        text += f" // {ev.label}" + (" (failed: no write)" if RMW in ev.tags else "")
                 stmts.append(Stmt("read", text, ev.eid, reg, self.loc_name(ev), ev.label, target))
                 pins.append((index, reg, self.value_text(ev.value, used, pin=True)))
             elif ev.kind == "W":
@@ -382,15 +514,56 @@ class _Exporter:
                 elif PLAIN in ev.tags:
                     stmts.append(Stmt("write", f"{target} = {value};", ev.eid, loc=self.loc_name(ev),
                                       prim="plain"))
-                elif ev.label in WRITE_PRIMITIVES:
-                    stmts.append(Stmt("write", f"{ev.label}({_operand(ev.label, target)}, {value});", ev.eid,
-                                      loc=self.loc_name(ev), prim=ev.label, target=target))
+                elif ev.label in WRITE_PRIMITIVES or _kernel_access(ev) is not None:
+                    prim = ev.label if ev.label in WRITE_PRIMITIVES else _kernel_access(ev)
+                    note = f" // {ev.label}" if prim != ev.label else ""
+                    stmts.append(Stmt("write", f"{prim}({_operand(prim, target)}, {value});{note}", ev.eid,
+                                      loc=self.loc_name(ev), prim=prim, target=target))
                 else:
                     raise ExportError(f"cannot export the store primitive {ev.label}")
             else:
                 raise ExportError(f"cannot export event {ev.eid} ({ev.kind} {ev.label})")
             k += 1
         return stmts, regs, used, pins
+
+    def split_load(self, ev: Event, reg_of, regs, used, pins, index) -> list:
+        """A load of a split pointer location: a load of each copy, in a row, each with
+        its own register (``rmw`` and ``reg_of`` give the first one: the branches on
+        the pointer test it)."""
+        prim = ev.label if ev.label in READ_PRIMITIVES else _kernel_access(ev)
+        if prim is None or PLAIN in ev.tags or ev.addr:
+            raise ExportError(f"cannot export the load {ev.label}({ev.loc.name}) of a split pointer location")
+        out = []
+        for f in self.split[ev.loc]:
+            name = f"{c_name(ev.loc.name)}__{self.field_key(f)}"
+            used.add(name)
+            reg = f"r{len(regs)}"
+            regs.append((reg, True))
+            self.copy_reg[(ev.eid, f)] = reg
+            if ev.eid not in reg_of:
+                reg_of[ev.eid] = reg
+                self.reg_value[ev.eid] = ev.value
+                self.reg_text[ev.eid] = self.copy_value(ev.value, f)   # what a branch on it tests
+            pins.append((index, reg, self.copy_value(ev.value, f)))
+            out.append(Stmt("read", f"{reg} = {prim}({_operand(prim, '*' + name)});", ev.eid, reg, name,
+                            prim, "*" + name))
+        return out
+
+    def split_store(self, ev: Event, used) -> list:
+        """A store to a split pointer location: a store to each copy, in a row."""
+        prim = ev.label if ev.label in WRITE_PRIMITIVES else _kernel_access(ev)
+        if prim is None or PLAIN in ev.tags or ev.addr:
+            raise ExportError(f"cannot export the store {ev.label}({ev.loc.name}) to a split pointer location")
+        out = []
+        for f in self.split[ev.loc]:
+            name = f"{c_name(ev.loc.name)}__{self.field_key(f)}"
+            used.add(name)
+            value = self.copy_value(ev.value, f)
+            if value != "0":
+                used.add(value)
+            out.append(Stmt("write", f"{prim}({_operand(prim, '*' + name)}, {value});", ev.eid, loc=name,
+                            prim=prim, target="*" + name))
+        return out
 
     def loc_name(self, ev: Event) -> str:
         name = c_name(ev.loc.name)
@@ -408,6 +581,33 @@ class _Exporter:
         delta = w.value - r.value if isinstance(w.value, int) and isinstance(r.value, int) else None
         label = r.label
         base = re.sub(r"_(relaxed|acquire|release)$", "", label)
+        kernel = KERNEL_RMWS.get(label)
+        if kernel is not None:
+            # The atomic_t primitive it is, with the ordering the model gave this
+            # outcome; the kernel's name stays in a comment.
+            suffix = _order_suffix(r, w)
+            if kernel == "inc":
+                label, call = "atomic_inc", f"atomic_inc({ptr})"
+            elif kernel == "dec_return" and delta == -1:
+                label = "atomic_dec_return" + suffix
+                call = f"{label}({ptr})"
+            elif kernel in ("fetch_add", "fetch_sub") and delta is not None:
+                label = f"atomic_{kernel}{suffix}"
+                call = f"{label}({-delta if kernel == 'fetch_sub' else delta}, {ptr})"
+            elif kernel == "xchg":
+                label = "xchg" + suffix
+                call = f"{label}({ptr}, {self.value_text(w.value, used)})"
+            else:
+                raise ExportError(f"cannot export the RMW {r.label}")
+            call += f"; // {r.label}"
+            if not returns:
+                return Stmt("rmw", call, r.eid, loc=self.loc_name(r), prim=label)
+            reg = f"r{len(regs)}"
+            reg_of[r.eid] = reg
+            self.reg_value[r.eid] = value
+            regs.append((reg, isinstance(value, (Obj, Loc))))
+            pins.append((index, reg, self.value_text(value, used, pin=True)))
+            return Stmt("rmw", f"{reg} = {call}", r.eid, reg, self.loc_name(r), label)
         if base in ("atomic_inc_return", "atomic_dec_return", "atomic_inc", "atomic_dec",
                     "atomic_fetch_inc", "atomic_fetch_dec"):
             call = f"{label}({ptr})"
@@ -436,9 +636,9 @@ class _Exporter:
         text = None
         # Through the register only where nothing else orders the pointer load first:
         # every access through a register costs herd7 a search over where it points.
-        if src is not None and self.through.get(id(ev.loc.owner)) == ev.loc and src in reg_of \
+        if src is not None and ev.loc in self.through.get(id(ev.loc.owner), ()) and src in reg_of \
                 and self._implied(src, ev.eid) is None:
-            text = f"*{reg_of[src]}"
+            text = f"*{self.copy_reg.get((src, ev.loc), reg_of[src])}"
             lost.discard(src)
         for s in sorted(lost):
             why = self._implied(s, ev.eid)
@@ -656,6 +856,22 @@ def _fix_a_no_recheck(stmts, name, ctx):
     return out
 
 
+def _fix_c_relaxed_inc(stmts, name, ctx):
+    """vma_refcount_inc()'s increment is the acquire loop again: a successful one is
+    an atomic_fetch_add_acquire (a failed one is the same relaxed read either way)."""
+    if _writer(name):
+        return stmts
+    out = []
+    for s in stmts:
+        if s.kind == "rmw" and s.prim == "atomic_fetch_add_relaxed" \
+                and s.text.endswith("// refcount_inc_not_zero_limited"):
+            s = attrs.evolve(s, prim="atomic_fetch_add_acquire", text=s.text.replace(
+                "atomic_fetch_add_relaxed(", "atomic_fetch_add_acquire(").replace(
+                "// refcount_inc_not_zero_limited", "// refcount_inc_not_zero_limited_acquire"))
+        out.append(s)
+    return out
+
+
 FIXES: dict[str, Fix] = {
     "A-no-wmb": Fix("smp_wmb() after WRITE_ONCE(vm_lock_seq) in vma_start_write()", _fix_a_no_wmb),
     "A-no-rmb": Fix("smp_rmb() before the reader's vm_lock_seq recheck", _fix_a_no_rmb),
@@ -675,6 +891,8 @@ FIXES: dict[str, Fix] = {
                                 _rmb_around_data_reads("seq", after_begin=True)),
     "seqlock-no-retry-rmb": Fix("smp_rmb() before the reader's seq load that follows the data loads",
                                 _rmb_around_data_reads("seq", after_begin=False)),
+    "C-relaxed-inc": Fix("the reader's vm_refcnt increment is refcount_inc_not_zero_limited_acquire again",
+                         _fix_c_relaxed_inc),
 }
 
 
