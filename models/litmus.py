@@ -1224,13 +1224,26 @@ class _Interp:
             if args[0].loc.lock != wants_lock:
                 what = "is not a spinlock_t" if wants_lock else "is a spinlock_t"
                 raise _Raise(e.pos, f"{e.name} on {args[0].loc.name}, which {what}")
-        result = yield build(*args)
+        op = build(*args)
+        if type(op) is ops.Rmw and op.lock_kinds is None:
+            # C's atomic_t is a 32-bit int: what an RMW writes wraps as the test's
+            # arithmetic does (atomic_add(1, x) at INT_MAX gives INT_MIN)
+            op = attrs.evolve(op, update=_wrapped(op.update))
+        result = yield op
         result = 0 if result is None else result
         if e.name == "atomic_add_unless":
             return _arith("!=", result, args[2], e.pos)     # 1: it added (the old value was not U)
         if len(entry) > 2:                                   # atomic_*_and_test, atomic_add_negative
             return _arith(entry[2][0], result, entry[2][1], e.pos)
         return result
+
+
+def _wrapped(update: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """An RMW's update whose integer results wrap to a C int (pointers pass as they are)."""
+    def update_wrapped(old):
+        new = update(old)
+        return wrap(new) if type(new) is int else new
+    return update_wrapped
 
 
 # --------------------------------------------------------------------------

@@ -170,6 +170,26 @@ ARITHMETIC = [
 ]
 
 
+# (the RMW on x, initially 2147483647 (INT_MAX), what it returns in r5) : atomic_t is
+# a C int too, so what an RMW writes wraps
+RMW_WRAPS = [
+    ("atomic_add_return(1, x)", -2147483648), ("atomic_fetch_add(1, x)", 2147483647),
+    ("atomic_inc_return(x)", -2147483648), ("atomic_add_return(2147483647, x)", -2),
+    ("atomic_sub_return(-1, x)", -2147483648), ("atomic_xchg(x, 4294967295)", 2147483647),
+]
+
+
+@pytest.mark.parametrize("rmw,want", RMW_WRAPS, ids=[e for e, _ in RMW_WRAPS])
+def test_rmw_results_are_32_bit_ints(tmp_path, capsys, rmw, want):
+    text = (f"C rmw-wrap\n{{ x=2147483647; }}\nP0(atomic_t *x) {{ int r5; r5 = {rmw}; }}\n"
+            "exists (0:r5=0)\n")
+    o, _ = run_pair(tmp_path, capsys, text.encode(), ("--json",))
+    assert o.status == 0 and not o.err_lines, o.err
+    import json
+    rec = [json.loads(ln) for ln in o.out.splitlines() if ln.startswith("{")][0]
+    assert rec["states"] == [{"0:r5": want}], rec["states"]
+
+
 @pytest.mark.parametrize("expr,want", ARITHMETIC, ids=[e for e, _ in ARITHMETIC])
 def test_values_are_32_bit_ints(tmp_path, capsys, expr, want):
     text = _in_thread(f"r5 = {expr}; WRITE_ONCE(*x, r5);").replace(
