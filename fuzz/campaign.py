@@ -80,13 +80,13 @@ from models.scenario import Scenario
 from models.variants import SHIPPED
 
 from .cli import UsageError
-from .corpus import CorpusError, as_short_in_corpus, entry_for, save
 from .exhaustive import check_variant
 from .explore_cmd import add_scenario_arguments, scenario_from, variant_from
 from .machine import PROFILE_CI, PROFILE_DEV, Recorder, database_dir, fuzz, result_from_recorder
 from .oracle import DATA_RACE, matches_expected
 from .parallel import Interrupted, Lost, Shard, run_all, shares, sigint_ignored, usable_cores
-from .run_cmd import Budget, add_fuzz_arguments, check_budget, fuzz_args, result_json, save_failure, save_race
+from .run_cmd import (Budget, add_fuzz_arguments, check_budget, fuzz_args, result_json, save_failure,
+                      save_finding, save_race)
 
 DEFAULT_EXAMPLES = 1500
 DEFAULT_SECONDS = 20.0
@@ -281,7 +281,8 @@ def _exhaustive(task: Task, variant: type, result) -> Outcome:
     if check.verdict == "violated" or check.race is not None:
         finding = check.violation if check.violation is not None else check.race
         ex = check.execution if check.violation is not None else check.race_execution
-        corpus_file, new = _save_explored(task, variant, finding, ex)
+        corpus_file, new = save_finding(task.budget, variant, task.scenario, finding, ex,
+                                        "found by vmafuzz campaign's exhaustive pass")
         raced = check.race is not None
         verdict = "violated" if check.violation is not None else result.verdict
         ok = matches_expected(variant.expected, verdict, raced)
@@ -302,23 +303,6 @@ def _exhaustive(task: Task, variant: type, result) -> Outcome:
     report.update(expected=variant.expected, matches=ok, found_by=None)
     return Outcome(variant.name, variant.expected, result.verdict, ok, result.examples, None, None,
                    covered, seconds, None, report=report)
-
-
-def _save_explored(task: Task, variant: type, finding, ex) -> tuple[str | None, bool]:
-    """Save an explorer's finding as the fuzzer's are saved (the shortest: breadth first)."""
-    b = task.budget
-    if not b.save:
-        return None, False
-    entry = entry_for(variant, task.scenario, finding, ex, "found by vmafuzz campaign's exhaustive pass")
-    try:
-        path = as_short_in_corpus(entry, Path(b.corpus), variant.family)
-        if path is not None:
-            return str(path), False
-        path, new = save(entry, Path(b.corpus), variant.family)
-    except (CorpusError, OSError) as exc:
-        sys.stderr.write(f"vmafuzz: could not save the counterexample: {exc}\n")
-        return None, False
-    return str(path), new
 
 
 def _error(task: Task, message: str) -> Outcome:

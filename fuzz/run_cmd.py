@@ -129,11 +129,17 @@ def save_race(budget: Budget, variant, result: FuzzResult) -> tuple[str | None, 
 
 
 def _save(budget: Budget, variant, result: FuzzResult, finding, execution) -> tuple[str | None, bool]:
+    return save_finding(budget, variant, result.scenario, finding, execution,
+                        f"found by vmafuzz run (hypothesis {hypothesis_version})")
+
+
+def save_finding(budget: Budget, variant, scenario, finding, execution, note: str) -> tuple[str | None, bool]:
+    """Save a finding (a violation or a data race, and the run that shows it) to the
+    corpus unless one as short is there: (path, whether new), or (None, False)."""
     if not budget.save:
         return None, False
-    note = f"found by vmafuzz run (hypothesis {hypothesis_version})"
     try:
-        entry = entry_for(variant, result.scenario, finding, execution, note)
+        entry = entry_for(variant, scenario, finding, execution, note)
         path = as_short_in_corpus(entry, Path(budget.corpus), variant.family)
         if path is not None:
             return str(path), False
