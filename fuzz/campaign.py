@@ -317,7 +317,8 @@ def _fuzz(task: Task, variant: type, rec: Recorder):
     # database is read and written, as the default one is in an unseeded dev run.
     return fuzz(variant, task.scenario, max_examples=b.max_examples, seconds=b.seconds, seed=b.seed,
                 max_steps=b.steps, max_burst=b.burst, profile=PROFILE_CI if b.profile == "ci" else PROFILE_DEV,
-                database=open_database(task.database, variant, task.scenario), recorder=rec)
+                database=open_database(task.database, variant, task.scenario), recorder=rec,
+                guided=b.guided)
 
 
 # ---------------------------------------------------------------- the example database

@@ -217,8 +217,13 @@ def _rmw_register_value(ev_r: Event, ev_w: Event | None) -> tuple[bool, Any]:
 
 
 class _Exporter:
-    def __init__(self, ex: Execution, upto: int | None):
+    def __init__(self, ex: Execution, upto: int | None, strengthen: bool = False):
         self.ex = ex
+        # A strengthened export (``strengthen``): a load an address depends on, whose
+        # dependency nothing else implies, becomes an acquire (``self.strong``), and
+        # every field is named directly (docs/exporting.md, "Strengthened exports").
+        self.strengthen = strengthen
+        self.strong: set[int] = set()
         self.upto = len(ex.events) if upto is None else upto
         self.events = ex.events
         self.tids = [t.tid for t in ex.threads
@@ -370,6 +375,8 @@ class _Exporter:
         * ``target`` or an access between them is fully ordered (an mb RMW or
           ``smp_mb()``), or ``target`` is a release (po-rel)."""
         s, t = self.events[src], self.events[target]
+        if src in self.strong:
+            return "the load is made an acquire (strengthened export)"
         if not any(self.events[w].kind == "W" and self.events[w].loc == s.loc
                    for tid in self.tids for w in self.po[tid]):
             return f"{s.loc.name} is written by no thread"
@@ -382,7 +389,19 @@ class _Exporter:
             ev = self.events[e]
             if MB in ev.tags or (ev.kind == "F" and "mb" in ev.tags and ev.label in STANDALONE_FENCES):
                 return f"{ev.label} between them is fully ordered"
+        if self.strengthen and self.strengthenable(src):
+            self.strong.add(src)
+            return "the load is made an acquire (strengthened export)"
         return None
+
+    def strengthenable(self, src: int) -> bool:
+        """A relaxed load of its own (not an RMW's read): it can become smp_load_acquire."""
+        s = self.events[src]
+        nxt = self.events[src + 1] if src + 1 < len(self.events) else None
+        if s.kind != "R" or PLAIN in s.tags or s.rmw is not None or (nxt is not None and nxt.rmw == src):
+            return False
+        prim = s.label if s.label in READ_PRIMITIVES else _kernel_access(s)
+        return prim in ("READ_ONCE", "rcu_dereference", "atomic_read")
 
     # -- building --
     def build(self, name: str, header: str) -> LitmusTest:
@@ -393,8 +412,11 @@ class _Exporter:
                            if self.events[e].loc is not None}, key=lambda loc: loc.name):
             self.enc(loc.init)
         threads, params, registers, pins = [], [], [], []
+        dropped: list[str] = []
         for i, tid in enumerate(self.tids):
             stmts, regs, used, tpins = self.thread(i, tid)
+            if self.strengthen:
+                stmts, regs, tpins = self.drop_determined_loads(tid, stmts, regs, tpins, dropped)
             threads.append(Thread(self.ex.threads[tid].spec.name, tuple(stmts)))
             registers.append(tuple(regs))
             params.append(tuple(self.param(n) for n in sorted(used)))
@@ -411,8 +433,46 @@ class _Exporter:
         if self.notes:
             comment += "\n\nAddress dependencies expressed by ordering LKMM gives anyway:\n" + "\n".join(
                 f"  {n}" for n in self.notes)
+        if dropped:
+            comment += ("\n\nLoads left out (strengthened export): only their own thread writes the location,\n"
+                        "they read its latest store there (coherence allows nothing else), no smp_rmb()\n"
+                        "comes before them, and nothing uses their value:\n") + "\n".join(f"  {n}" for n in dropped)
         return LitmusTest(name, comment, tuple(init), tuple(threads), tuple(pins),
                           tuple(params), tuple(registers))
+
+    def drop_determined_loads(self, tid: int, stmts: list, regs: list, pins: list, dropped: list):
+        """A strengthened export leaves out the loads whose value coherence determines and
+        nothing uses (fewer loads for herd7 to match with stores), when adding them back
+        to an execution LKMM allows cannot make it forbidden (docs/exporting.md): a relaxed
+        load (``Once``, not an RMW's) of a location only its own thread writes, which read
+        the thread's latest store to it (or the initial value), with no ``smp_rmb()``
+        before it in its thread, and whose register nothing else mentions."""
+        po = self.po[tid]
+        keep = []
+        for s in stmts:
+            ev = self.events[s.eid] if s.eid is not None else None
+            if s.kind != "read" or ev is None or ev.kind != "R" or ev.tags != frozenset({ONCE}) \
+                    or s.eid in self.strong or s.reg is None:
+                keep.append(s)
+                continue
+            writers = {self.events[w].tid for t in self.tids for w in self.po[t]
+                       if self.events[w].kind == "W" and self.events[w].loc == ev.loc}
+            before = po[:po.index(ev.eid)]
+            last = [e for e in before if self.events[e].kind == "W" and self.events[e].loc == ev.loc]
+            want = self.events[last[-1]].value if last else ev.loc.init
+            mentioned = re.compile(rf"\b{s.reg}\b")
+            if writers - {tid} \
+                    or any(self.events[e].kind == "F" and self.events[e].label == "smp_rmb" for e in before) \
+                    or not (want is ev.value or (type(want) is type(ev.value) and want == ev.value)) \
+                    or any(o is not s and (mentioned.search(o.text) or any(mentioned.search(x) for x in o.orelse))
+                           for o in stmts):
+                keep.append(s)
+                continue
+            regs = [r for r in regs if r[0] != s.reg]
+            pins = [p for p in pins if p[1] != s.reg]
+            dropped.append(f"{ev.label}({ev.loc.name}) in {self.ex.threads[tid].spec.name} ({s.reg}, read "
+                           f"{self.value_text(ev.value, set(), pin=True)})")
+        return keep, regs, pins
 
     def param(self, name: str) -> tuple[str, str]:
         if name in self.copies:
@@ -495,7 +555,11 @@ class _Exporter:
                 regs.append((reg, isinstance(ev.value, (Obj, Loc))))
                 target = self.target(ev, reg_of, used)
                 prim = ev.label if ev.label in READ_PRIMITIVES else _kernel_access(ev)
-                if PLAIN in ev.tags:
+                if ev.eid in self.strong:
+                    text = f"{reg} = smp_load_acquire({_operand('smp_load_acquire', target)});" \
+                           f" // {ev.label}, made an acquire (strengthened export)"
+                    prim = "smp_load_acquire"
+                elif PLAIN in ev.tags:
                     text = f"{reg} = {target};"
                 elif prim is None:
                     raise ExportError(f"cannot export the load primitive {ev.label}")
@@ -687,9 +751,12 @@ class _Exporter:
         return expr
 
 
-def export_execution(ex: Execution, name: str, header: str = "", upto: int | None = None) -> LitmusTest:
-    """The litmus test of a run (its events before ``upto``)."""
-    return _Exporter(ex, upto).build(name, header)
+def export_execution(ex: Execution, name: str, header: str = "", upto: int | None = None,
+                     strengthen: bool = False) -> LitmusTest:
+    """The litmus test of a run (its events before ``upto``); ``strengthen``: its
+    strengthened export (the loads addresses depend on are acquires, every field is
+    named directly)."""
+    return _Exporter(ex, upto, strengthen).build(name, header)
 
 
 # ---------------------------------------------------------------- fixes
@@ -953,14 +1020,24 @@ class Exported:
 
 
 def export_run(ex: Execution, variant: type, scenario: str, what: str, upto: int | None = None,
-               source: str = "") -> Exported:
+               source: str = "", strengthen: bool = False) -> Exported:
+    """The tests of a run. ``strengthen``: its strengthened export alone (named
+    ``<variant>+acq``, no fixed shape: a stronger test's Never would prove nothing)."""
     header = (f"{variant.name} on {scenario}: {what}.\n"
-              + (f"Exported by vmafuzz export-litmus from {source}.\n" if source else
-                 "Exported by vmafuzz.\n")
-              + "The exists clause pins the value every load of the run read:\n"
-              "LKMM allows the run exactly when herd7 answers Sometimes.")
-    name = variant.name
-    test = export_execution(ex, name, header, upto)
+              + (f"Exported by vmafuzz export-litmus{' --strengthen' if strengthen else ''} from {source}.\n"
+                 if source else "Exported by vmafuzz.\n")
+              + "The exists clause pins the value every load of the run read")
+    if strengthen:
+        header += (".\nStrengthened: each load an address depends on is an acquire, and every field is\n"
+                   "named directly (fewer loads through registers for herd7). An acquire orders all\n"
+                   "that the dependency ordered and more, and LKMM forbids no more with less order,\n"
+                   "so herd7 answering Sometimes shows LKMM allows the run; Never would prove nothing.")
+    else:
+        header += ":\nLKMM allows the run exactly when herd7 answers Sometimes."
+    name = variant.name + ("+acq" if strengthen else "")
+    test = export_execution(ex, name, header, upto, strengthen)
+    if strengthen:
+        return Exported(test, None)
     values = {e.eid: e.value for e in ex.events}
     return Exported(test, fixed(test, variant.name, values))
 
@@ -984,9 +1061,17 @@ def fixed_path(path: Path) -> Path:
         else path.with_name(path.name + "+fixed")
 
 
-def export_file(path: Path, source: str | None = None, trusted=None) -> tuple[Exported, Any]:
+def strengthened_path(path: Path) -> Path:
+    """Where a strengthened export goes: ``path`` with ``+acq`` before ``.litmus``."""
+    path = Path(path)
+    return path.with_name(path.name[:-len(".litmus")] + "+acq.litmus")
+
+
+def export_file(path: Path, source: str | None = None, trusted=None,
+                strengthen: bool = False) -> tuple[Exported, Any]:
     """Replay one corpus file and export it. CorpusError / ExportError on failure.
-    ``trusted``: the protocol files the corpus file may run (``corpus.resolve_variant``)."""
+    ``trusted``: the protocol files the corpus file may run (``corpus.resolve_variant``);
+    ``strengthen``: its strengthened export (``export_run``)."""
     from .corpus import CorpusError, load, replay, resolve_variant
     entry = load(path)
     variant = resolve_variant(entry, str(path), trusted=trusted)
@@ -996,7 +1081,7 @@ def export_file(path: Path, source: str | None = None, trusted=None) -> tuple[Ex
     upto = r.violation.at if r.violation is not None and entry.expected.rule != "data race" else \
         r.race.at if r.race is not None else None
     ex = export_run(r.execution, variant, _describe(entry.scenario, variant), entry.expected.describe(), upto,
-                    source if source is not None else str(path))
+                    source if source is not None else str(path), strengthen)
     return ex, entry
 
 
@@ -1049,6 +1134,10 @@ def add_arguments(p) -> None:
                         "instead of printing the tests")
     p.add_argument("--variant-file", action="append", default=[], metavar="FILE.py",
                    help="a protocol file the corpus files may run (repeatable); any other is refused")
+    p.add_argument("--strengthen", action="store_true",
+                   help="the strengthened export (<hash>+acq.litmus): each load an address depends on "
+                        "is an acquire and every field is named directly, for tests herd7 cannot finish "
+                        "otherwise; Sometimes still shows LKMM allows the run (docs/exporting.md)")
 
 
 def run(args) -> int:
@@ -1067,7 +1156,7 @@ def run(args) -> int:
     bad = 0
     for path in files:
         try:
-            exported, entry = export_file(path, trusted=args.variant_file)
+            exported, entry = export_file(path, trusted=args.variant_file, strengthen=args.strengthen)
         except (CorpusError, VariantError) as exc:
             sys.stderr.write(f"vmafuzz: {exc}\n")
             bad += 1
@@ -1089,8 +1178,10 @@ def run(args) -> int:
         if args.output:
             from .corpus import resolve_variant
             protocol = _family(resolve_variant(entry, str(path), trusted=args.variant_file))
-            for written in write_exports(exported, export_path(args.output, path, entry.variant_name,
-                                                               protocol)):
+            target = export_path(args.output, path, entry.variant_name, protocol)
+            if args.strengthen:
+                target = strengthened_path(target)
+            for written in write_exports(exported, target):
                 print(written)
         else:
             print(exported.test.render())

@@ -37,7 +37,9 @@ Design (why it looks like this):
 from __future__ import annotations
 
 import contextlib
+import random
 import time
+import zlib
 from typing import Any
 
 import attrs
@@ -53,6 +55,7 @@ from models.engine import Execution
 from models.protocol import Observation
 from models.scenario import Scenario, ScenarioError, World, build, count
 
+from .guided import RUNS_PER_EXAMPLE as GUIDED_RUNS_PER_EXAMPLE, GuidedSearch
 from .minimize import minimize, minimize_race
 from .oracle import DataRace, Oracle, Violation, lookup_finished
 
@@ -93,6 +96,12 @@ class IntactVMAViolated(AssertionError):
         super().__init__(f"{violation.rule} at step {steps}: {violation.detail}")
         self.violation = violation
         self.steps = steps
+
+
+class _GuidedFound(KeyboardInterrupt):
+    """Raised from the machine factory when the coverage-guided phase found a
+    failure: Hypothesis stops (a KeyboardInterrupt, as ``_BudgetSpent``), and the
+    model-aware pass shrinks what the phase found."""
 
 
 class _BudgetSpent(KeyboardInterrupt):
@@ -143,6 +152,9 @@ class Recorder:
     race: RaceFound | None = None  # the shortest data race seen
     races: int = 0                 # examples that raced
     first_race_seconds: float | None = None
+    guided_runs: int = 0           # runs of the coverage-guided phase (fuzz/guided.py)
+    found_by: str | None = None    # "hypothesis" | "guided": who found the first failure
+    first_guided: int | None = None  # coverage-guided runs up to the first failure
 
     def raced(self, race: DataRace, ex: Execution, world: World | None = None) -> None:
         self.races += 1
@@ -152,8 +164,11 @@ class Recorder:
             # the run goes on stepping ``ex``: keep a copy of it as it is now
             self.race = RaceFound(race, ex.fork(), ex.steps, world)
 
-    def found(self, f: Failure) -> None:
+    def found(self, f: Failure, by: str = "hypothesis") -> None:
         self.failures += 1
+        if self.found_by is None:
+            self.found_by = by
+            self.first_guided = self.guided_runs
         if self.first_example is None:
             self.first_example = self.examples
             self.first_seconds = time.perf_counter() - self.started
@@ -203,6 +218,22 @@ class Sizes:
         return cls(base, upto)
 
 
+def _guided_slice(guided: GuidedSearch, recorder: Recorder) -> None:
+    """The coverage-guided phase's share before one example: a fixed number of
+    runs (so a seeded run is the same every time); a failure ends the search."""
+    for _ in range(GUIDED_RUNS_PER_EXAMPLE):
+        before = guided.steps, guided.lookups
+        f = guided.run()
+        recorder.guided_runs += 1
+        recorder.steps += guided.steps - before[0]
+        recorder.lookups += guided.lookups - before[1]
+        if f is not None:
+            ex = f.execution
+            stale = sum(1 for d in ex.path if d.kind != "thread" and d.index)
+            recorder.found(Failure(f.violation, ex, ex.steps, stale, guided.world), by="guided")
+            raise _GuidedFound()
+
+
 class _World:
     """A built scenario with what every example on it shares (one per scenario)."""
 
@@ -216,10 +247,13 @@ class _World:
 
 def machine_for(world: World, recorder: Recorder, max_steps: int = DEFAULT_MAX_STEPS,
                 max_burst: int = DEFAULT_BURST, data_races=None,
-                sizes: Sizes | None = None) -> type[RuleBasedStateMachine]:
+                sizes: Sizes | None = None,
+                guided: GuidedSearch | None = None) -> type[RuleBasedStateMachine]:
     """A state machine class for one built scenario. Every example builds a fresh
     ``Execution`` of ``world.threads``. With ``sizes``, each example first draws
-    its scenario (``world`` is then the largest, ``sizes.upto``)."""
+    its scenario (``world`` is then the largest, ``sizes.upto``). With ``guided``,
+    the coverage-guided phase takes its runs before each example
+    (until a failure is found)."""
     built: dict = {}
 
     def world_for(sc: Scenario) -> _World:
@@ -236,6 +270,8 @@ def machine_for(world: World, recorder: Recorder, max_steps: int = DEFAULT_MAX_S
             if recorder.deadline is not None and recorder.best is None \
                     and time.perf_counter() > recorder.deadline:
                 raise _BudgetSpent()
+            if guided is not None and recorder.best is None:
+                _guided_slice(guided, recorder)
             recorder.examples += 1
             self.w = None
             self.ex = None
@@ -378,6 +414,9 @@ class FuzzResult:
     races: int = 0                  # examples that raced
     seconds_to_first_race: float | None = None
     sizes: Sizes | None = None      # the scenarios drawn from, when the user fixed none
+    guided_runs: int = 0            # runs of the coverage-guided phase (fuzz/guided.py)
+    found_by: str | None = None     # "hypothesis" | "guided": what found the first failure
+    guided_to_first: int | None = None  # coverage-guided runs up to the first failure
 
     @property
     def shrunk_steps(self) -> int | None:
@@ -391,10 +430,13 @@ class FuzzResult:
                      f"up to {self.sizes.upto.describe(variant)}")
         else:
             where = f"scenario {self.scenario.describe(variant)}"
-        return f"fuzzed: {count(self.examples, 'example')}, {count(self.lookups, 'lookup')} checked, {where}"
+        runs = f" and {count(self.guided_runs, 'coverage-guided run')}" if self.guided_runs else ""
+        return (f"fuzzed: {count(self.examples, 'example')}{runs}, {count(self.lookups, 'lookup')} checked, "
+                f"{where}")
 
     def bound_json(self, variant: type | None = None) -> dict:
-        return {"search": "fuzzed", "examples": self.examples, "lookups": self.lookups,
+        return {"search": "fuzzed", "examples": self.examples, "guided_runs": self.guided_runs,
+                "lookups": self.lookups,
                 "scenario": (self.sizes.base if self.sizes else self.scenario).to_json(),
                 "upto": self.sizes.upto.to_json() if self.sizes else None,
                 "drawn": list(self.sizes.drawn) if self.sizes else [],
@@ -427,7 +469,8 @@ def fuzz(variant: type, scenario: Scenario, *, max_examples: int = 2000,
          seconds: float | None = None, seed: int | None = None, max_steps: int | None = None,
          max_burst: int = DEFAULT_BURST, profile: str = PROFILE_DEV,
          database: str | ExampleDatabase | None = None, recorder: Recorder | None = None,
-         shrink: bool = True, data_races=None, sizes: Sizes | None = None) -> FuzzResult:
+         shrink: bool = True, data_races=None, sizes: Sizes | None = None,
+         guided: bool = True) -> FuzzResult:
     """Fuzz one variant on one scenario until a violation (then shrink) or the
     budget (``max_examples`` test cases, or ``seconds``) is spent.
 
@@ -437,7 +480,8 @@ def fuzz(variant: type, scenario: Scenario, *, max_examples: int = 2000,
     KeyboardInterrupt is not swallowed: the caller reads ``recorder`` for what
     was found (see run_cmd). ``data_races``: the race finder (default: the
     model's; tests pass their own). ``sizes``: draw each example's scenario
-    between ``sizes.base`` and ``sizes.upto`` (``scenario`` is then the base)."""
+    between ``sizes.base`` and ``sizes.upto`` (``scenario`` is then the base).
+    ``guided``: run the coverage-guided phase (fuzz/guided.py) between examples."""
     # --seconds is also checked inside every step (models/limits.py): an example on a
     # big scenario can outlast the whole budget (issue 11); a little grace first, so
     # a run that spends its budget normally stops between examples.
@@ -446,7 +490,8 @@ def fuzz(variant: type, scenario: Scenario, *, max_examples: int = 2000,
     with limits.budget(hard, f"--seconds {seconds or 0:g} spent"), limits.working(lambda: _progress(recorder)):
         return _fuzz(variant, scenario, max_examples=max_examples, seconds=seconds, seed=seed,
                      max_steps=max_steps, max_burst=max_burst, profile=profile, database=database,
-                     recorder=recorder, shrink=shrink, data_races=data_races, sizes=sizes)
+                     recorder=recorder, shrink=shrink, data_races=data_races, sizes=sizes,
+                     guided=guided)
 
 
 @contextlib.contextmanager
@@ -478,7 +523,7 @@ def _progress(rec: Recorder | None) -> str:
 
 
 def _fuzz(variant: type, scenario: Scenario, *, max_examples, seconds, seed, max_steps, max_burst, profile,
-          database, recorder, shrink, data_races, sizes) -> FuzzResult:
+          database, recorder, shrink, data_races, sizes, guided) -> FuzzResult:
     world = build(variant, scenario if sizes is None else sizes.upto)
     sc_steps = sc_length(world)
     if max_steps is None:
@@ -492,8 +537,15 @@ def _fuzz(variant: type, scenario: Scenario, *, max_examples, seconds, seed, max
     rec = recorder if recorder is not None else Recorder()
     rec.started = time.perf_counter()
     rec.deadline = rec.started + seconds if seconds is not None else None
+    search = None
+    if guided:
+        # On the smallest scenario drawn from: what it finds needs no scenario shrinking.
+        gworld = world if sizes is None else build(variant, sizes.base)
+        goracle = Oracle(gworld, data_races)
+        search = GuidedSearch(gworld, goracle, max_steps, random.Random(_guided_seed(variant, seed, profile)),
+                              on_race=(lambda r, ex: rec.raced(r, ex, gworld)) if goracle.races_modelled else None)
     cls = machine_for(world, rec, max_steps=max_steps, max_burst=max_burst, data_races=data_races,
-                      sizes=sizes)
+                      sizes=sizes, guided=search)
 
     def factory():
         return cls()
@@ -511,7 +563,7 @@ def _fuzz(variant: type, scenario: Scenario, *, max_examples, seconds, seed, max
     try:
         with _no_local_constants():
             run_state_machine_as_test(factory, settings=run_settings)
-    except IntactVMAViolated:
+    except (IntactVMAViolated, _GuidedFound):
         pass
     except _BudgetSpent:
         spent = True
@@ -536,18 +588,25 @@ def _fuzz(variant: type, scenario: Scenario, *, max_examples, seconds, seed, max
         shrink = False
     if best is not None and shrink and sizes is not None:
         # The smallest scenario that still fails, then the usual shrinking on it.
-        best = _smaller_scenario(variant, sizes, best, rec, seconds=seconds, seed=seed,
+        best = _smaller_scenario(variant, sizes, best, rec, seconds=seconds, seed=seed, guided=guided,
                                  max_burst=max_burst, profile=profile, data_races=data_races)
         left = None if seconds is None else max(1.0, rec.started + seconds - time.perf_counter())
         r = fuzz(variant, best.world.scenario, max_examples=max_examples, seconds=left, seed=seed,
-                 max_burst=max_burst, profile=profile, data_races=data_races, recorder=Recorder())
+                 max_burst=max_burst, profile=profile, data_races=data_races, recorder=Recorder(),
+                 guided=guided)
         rec.examples += r.examples
+        rec.guided_runs += r.guided_runs
         rec.steps += r.steps
         rec.lookups += r.lookups
         if r.failure is not None and r.failure.steps <= best.steps:
             best = attrs.evolve(r.failure, world=r.failure.world or best.world)
             minimized = True
         rec.best = best
+    if best is not None and shrink and not minimized and search is not None and rec.found_by == "guided" \
+            and sizes is None:
+        end = rec.started + seconds if seconds is not None else time.perf_counter() + MINIMIZE_SECONDS
+        best = _guided_shrink(search, best, rec, max(end, time.perf_counter() + 1.0))
+        minimized = True
     if best is not None and shrink and not minimized:
         # The model-aware pass counts against --seconds like Hypothesis's own
         # shrinking; without --seconds it has MINIMIZE_SECONDS.
@@ -564,7 +623,8 @@ def _fuzz(variant: type, scenario: Scenario, *, max_examples, seconds, seed, max
                       _verdict(best, rec), best,
                       rec.examples, rec.first_example, elapsed, rec.first_seconds, rec.steps,
                       interrupted, spent, rec.lookups, rec.race, rec.races, rec.first_race_seconds,
-                      sizes=sizes)
+                      sizes=sizes, guided_runs=rec.guided_runs, found_by=rec.found_by,
+                      guided_to_first=rec.first_guided)
 
 
 # Each smaller scenario the scenario-shrinking pass tries gets this long (or what
@@ -572,7 +632,7 @@ def _fuzz(variant: type, scenario: Scenario, *, max_examples, seconds, seed, max
 SMALLER_SECONDS = 5.0
 
 
-def _smaller_scenario(variant: type, sizes: Sizes, best: Failure, rec: Recorder, *, seconds, seed,
+def _smaller_scenario(variant: type, sizes: Sizes, best: Failure, rec: Recorder, *, seconds, seed, guided,
                       max_burst, profile, data_races) -> Failure:
     """Shrink a drawn scenario: a failure found on a bigger scenario than
     ``sizes.base`` is looked for again, with a short fixed-scenario run, on each
@@ -590,10 +650,11 @@ def _smaller_scenario(variant: type, sizes: Sizes, best: Failure, rec: Recorder,
                 budget = max(seconds / 10, min(budget, rec.started + seconds - time.perf_counter()))
             sub = Recorder()
             r = fuzz(variant, smaller, max_examples=1000, seconds=budget, seed=seed, max_burst=max_burst,
-                     profile=profile, shrink=False, data_races=data_races, recorder=sub)
+                     profile=profile, shrink=False, data_races=data_races, recorder=sub, guided=guided)
             rec.examples += r.examples
             rec.steps += r.steps
             rec.lookups += r.lookups
+            rec.guided_runs += r.guided_runs
             if r.failure is not None:
                 f = r.failure
                 best = Failure(f.violation, f.execution, f.steps, f.stale, f.world or build(variant, smaller))
@@ -603,11 +664,57 @@ def _smaller_scenario(variant: type, sizes: Sizes, best: Failure, rec: Recorder,
             return best
 
 
+def _guided_seed(variant: type, seed: int | None, profile: str) -> int:
+    """The coverage-guided phase's generator seed: ``--seed``; in the derandomized
+    CI profile, one derived from the variant's name (the same on every CI run);
+    otherwise a fresh one, as Hypothesis's own."""
+    if seed is not None:
+        return seed
+    if settings.get_profile(profile).derandomize:
+        return zlib.crc32(variant.name.encode())
+    return random.SystemRandom().getrandbits(64)
+
+
 def _verdict(best: Failure | None, rec: Recorder) -> str:
     # "holds" claims the invariant was checked: with --steps too small for any
     # lookup to finish, nothing was. An intact-VMA violation is the verdict even
     # when the runs raced too (the race is reported with it).
     return "violated" if best else "data race" if rec.race else "holds" if rec.lookups else "inconclusive"
+
+
+# After its first failure the coverage-guided phase goes on for as many runs again
+# (at least this many), looking only for shorter failures.
+GUIDED_SHRINK_RUNS = 500
+GUIDED_SHRINK_FACTOR = 5
+
+
+def _guided_shrink(search: GuidedSearch, best: Failure, rec: Recorder, deadline: float) -> Failure:
+    """Shrink a failure the coverage-guided phase found: the model-aware pass, then
+    more runs of the phase capped one step below the best so far (every shorter
+    failure is shrunk by the pass in turn). The phase found its failure in some
+    route through the protocol (the reader's lookup racing the writer's unmap, or
+    its detach); a shorter route is another failure, not a shrinking of this one,
+    which only a new search finds. Runs are counted, not timed, so a seeded run
+    shrinks the same way every time; ``deadline`` stops it early."""
+    world = search.world
+    best = _minimized(world, best, deadline)
+    runs = max(GUIDED_SHRINK_RUNS, GUIDED_SHRINK_FACTOR * search.runs)
+    for _ in range(runs):
+        if best.steps <= 1 or time.perf_counter() > deadline:
+            break
+        search.max_steps = best.steps - 1
+        before = search.steps, search.lookups
+        f = search.run()
+        rec.guided_runs += 1
+        rec.steps += search.steps - before[0]
+        rec.lookups += search.lookups - before[1]
+        if f is not None:
+            ex = f.execution
+            stale = sum(1 for d in ex.path if d.kind != "thread" and d.index)
+            found = _minimized(world, Failure(f.violation, ex, ex.steps, stale, world), deadline)
+            if found.steps < best.steps:
+                best = found
+    return best
 
 
 def _minimized(world: World, best: Failure, deadline: float) -> Failure:
@@ -630,7 +737,8 @@ def result_from_recorder(variant: type, scenario: Scenario, rec: Recorder,
                       rec.examples, rec.first_example, time.perf_counter() - rec.started,
                       rec.first_seconds, rec.steps, interrupted=True, lookups=rec.lookups,
                       race=rec.race, races=rec.races, seconds_to_first_race=rec.first_race_seconds,
-                      sizes=sizes)
+                      sizes=sizes, guided_runs=rec.guided_runs, found_by=rec.found_by,
+                      guided_to_first=rec.first_guided)
 
 
 def database_dir(variant: type, scenario: Scenario) -> str:

@@ -261,13 +261,82 @@ def minimize(world, violation: Violation, ex: Execution, max_tries: int = 3000,
         # The same bug a writer cycle later needs every load of the reader moved
         # back at once, more than the one- and two-load changes above try.
         shifted = _one_cycle_earlier(best_ex, _Plan(best_ex), reader)
-        if shifted is None:
-            break
-        got = _replay_lazily(world, shifted, reader, lookup, oracle, budget=best_ex.steps - 1)
-        if got is None or got[1].steps >= best_ex.steps:
+        got = _replay_lazily(world, shifted, reader, lookup, oracle, budget=best_ex.steps - 1) \
+            if shifted is not None else None
+        if got is not None and got[1].steps < best_ex.steps:
+            best_v, best_ex = got
+            continue
+        # A detour of one thread (a lookup that failed and retried, a writer's
+        # extra round) is steps of that thread the bug does not need: leave them out.
+        got = _fewer_thread_steps(world, best_v, best_ex, oracle, deadline)
+        if got is None:
             break
         best_v, best_ex = got
     return best_v, best_ex
+
+
+def schedule_of(ex: Execution) -> list[tuple[int, int]]:
+    """A run as the (thread, option index) of each step, replayed from its path."""
+    again = Execution(ex.specs)
+    decisions = iter(ex.path)
+    schedule = []
+    for _ in range(ex.steps):
+        ready = again.runnable()
+        tid = ready[next(decisions).index] if len(ready) > 1 else ready[0]
+        again.schedule(ready, tid)
+        i = next(decisions).index if len(again.options(tid)) > 1 else 0
+        again.step(tid, _Picked(i))
+        schedule.append((tid, i))
+    return schedule
+
+
+def _run_schedule(world, schedule, oracle: Oracle, rule: str, cache: dict) -> tuple[Violation, Execution] | None:
+    """Run ``schedule`` leniently (a step of a thread that cannot step is left out;
+    an option index past the last option takes the last): the violation of ``rule``
+    it reaches, if any."""
+    ex = Execution(world.threads, cache)
+    seen = 0
+    try:
+        for tid, i in schedule:
+            ready = ex.runnable()
+            if tid not in ready:
+                continue
+            ex.schedule(ready, tid)
+            ex.step(tid, _Picked(min(i, len(ex.options(tid)) - 1)))
+            if lookup_finished(ex, seen):
+                v = oracle.check(ex)
+                if v is not None:
+                    return (v, ex) if v.rule == rule else None
+            seen = len(ex.ghosts)
+    except ModelError:
+        return None
+    return None
+
+
+# The longest run of one thread's consecutive steps _fewer_thread_steps leaves out at once.
+MAX_DETOUR = 8
+
+
+def _fewer_thread_steps(world, best_v: Violation, best_ex: Execution, oracle: Oracle,
+                        deadline: float | None) -> tuple[Violation, Execution] | None:
+    """The first shorter run that leaves out ``m`` consecutive steps of one thread
+    (the longest first) and still breaks the same rule; each option index stays
+    what it was ("the newest", "one store older"), so the other loads keep reading
+    as they did where they can."""
+    schedule = schedule_of(best_ex)
+    cache: dict = {}
+    for m in range(min(MAX_DETOUR, len(schedule) - 1), 0, -1):
+        for tid in sorted({t for t, _ in schedule}):
+            mine = [k for k, (t, _) in enumerate(schedule) if t == tid]
+            for j in range(len(mine) - m + 1):
+                if deadline is not None and time.perf_counter() > deadline:
+                    return None
+                drop = set(mine[j:j + m])
+                got = _run_schedule(world, [s for k, s in enumerate(schedule) if k not in drop],
+                                    oracle, best_v.rule, cache)
+                if got is not None and got[1].steps < best_ex.steps:
+                    return got
+    return None
 
 
 def _older_sources(world, best_v: Violation, best_ex: Execution, oracle: Oracle, tries: list,

@@ -99,7 +99,8 @@ def vmafuzz_test(variant, **options) -> Callable[[pytest.FixtureRequest], None]:
     default the variant's ``expected``), ``max_examples`` (default 2000),
     ``seconds``, ``seed``, ``steps``, ``burst``, ``profile`` ("ci" or "dev";
     default from the loaded Hypothesis profile), ``shrink`` (default: only when
-    the finding fails the test), and the scenario: ``vmas``, ``writers``,
+    the finding fails the test), ``guided`` (default True: the coverage-guided
+    runs between examples; False is ``--no-guided``), and the scenario: ``vmas``, ``writers``,
     ``cycles``, ``readers``, ``lookups``, ``width``, ``spare_files``, ``slab``
     (default: the variant's own).
     """
@@ -131,6 +132,7 @@ class Plan:
     steps: int | None
     burst: int
     shrink: bool | None         # None: only when the finding fails the test
+    guided: bool = True         # the coverage-guided phase between examples (fuzz/guided.py)
 
     def command(self) -> str:
         words = ["vmafuzz", "run", self.spec]
@@ -146,13 +148,15 @@ class Plan:
             words += ["--steps", str(self.steps)]
         if self.burst != DEFAULT_BURST:
             words += ["--burst", str(self.burst)]
+        if not self.guided:
+            words += ["--no-guided"]
         return " ".join(shlex.quote(w) for w in words)
 
 
 def plan(config: pytest.Config | None, variant, *, base: Path | None = None, expect: str | None = None,
          max_examples: int = DEFAULT_MAX_EXAMPLES, seconds: float | None = None, seed: int | None = None,
          steps: int | None = None, burst: int = DEFAULT_BURST, profile: str | None = None,
-         shrink: bool | None = None, **scenario: Any) -> Plan:
+         shrink: bool | None = None, guided: bool = True, **scenario: Any) -> Plan:
     """Resolve a test's arguments. Raises VariantError, ScenarioError, ValueError
     (shown as one line by ``run_check``)."""
     unknown = sorted(set(scenario) - set(_SCENARIO_FIELDS))
@@ -175,7 +179,7 @@ def plan(config: pytest.Config | None, variant, *, base: Path | None = None, exp
     if seed is None:
         seed = _seed(config, profile)
     return Plan(cls, spec, Scenario.default_for(cls, **scenario), expect, seed, profile,
-                max_examples, seconds, steps, burst, shrink)
+                max_examples, seconds, steps, burst, shrink, guided)
 
 
 def run_check(request: pytest.FixtureRequest, variant, *, base: Path | None = None,
@@ -190,7 +194,8 @@ def run_check(request: pytest.FixtureRequest, variant, *, base: Path | None = No
     # expects ends the run at once, as in the CI checks.
     shrink = p.shrink if p.shrink is not None else p.expect == "holds"
     result = fuzz(p.variant, p.scenario, max_examples=p.max_examples, seconds=p.seconds, seed=p.seed,
-                  max_steps=p.steps, max_burst=p.burst, profile=p.profile, database=None, shrink=shrink)
+                  max_steps=p.steps, max_burst=p.burst, profile=p.profile, database=None, shrink=shrink,
+                  guided=p.guided)
     if matches_expected(p.expect, result.verdict, result.race is not None):
         return result
     pytest.fail(failure_report(request, p, result), pytrace=False)

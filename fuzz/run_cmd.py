@@ -60,6 +60,8 @@ def add_fuzz_arguments(p: argparse.ArgumentParser, max_examples: int = DEFAULT_M
                    "(default: twice a sequentially consistent run, plus 20)")
     g.add_argument("--burst", type=int, default=DEFAULT_BURST,
                    help=f"the most operations one rule runs a thread for (default {DEFAULT_BURST})")
+    g.add_argument("--no-guided", action="store_true",
+                   help="Hypothesis's examples only: no coverage-guided runs between them (docs/fuzzing.md)")
     g.add_argument("--profile", choices=("dev", "ci"), default="dev",
                    help="dev: random, example database in .hypothesis/; ci: derandomized, no database")
     g.add_argument("--corpus", default="corpus", help="where failures are saved (default corpus/)")
@@ -80,6 +82,7 @@ class Budget:
     profile: str = "dev"            # "dev" or "ci"
     corpus: str = "corpus"
     save: bool = True
+    guided: bool = True             # the coverage-guided phase (fuzz/guided.py)
 
     def __attrs_post_init__(self):
         if self.max_examples < 1:
@@ -94,7 +97,7 @@ class Budget:
     @classmethod
     def from_args(cls, args) -> "Budget":
         return cls(args.max_examples, args.seconds, args.seed, args.steps, args.burst, args.profile,
-                   args.corpus, not args.no_save)
+                   args.corpus, not args.no_save, not args.no_guided)
 
 
 def check_budget(args) -> Budget:
@@ -109,7 +112,7 @@ def fuzz_args(budget: Budget, variant, scenario, recorder: Recorder, sizes: Size
         if profile == PROFILE_DEV and budget.seed is None else None
     return fuzz(variant, scenario, max_examples=budget.max_examples, seconds=budget.seconds,
                 seed=budget.seed, max_steps=budget.steps, max_burst=budget.burst, profile=profile,
-                database=db, recorder=recorder, sizes=sizes)
+                database=db, recorder=recorder, sizes=sizes, guided=budget.guided)
 
 
 def save_failure(budget: Budget, variant, result: FuzzResult) -> tuple[str | None, bool]:
@@ -214,6 +217,10 @@ def result_json(result: FuzzResult, corpus_file: str | None, interrupted: bool =
         "rule": f.violation.rule if f else r.race.rule if r else None,
         "examples": result.examples,
         "examples_to_first_failure": result.examples_to_first,
+        "guided_runs": result.guided_runs,
+        "guided_runs_to_first_failure": result.guided_to_first,
+        # "hypothesis" or "guided" (fuzz/guided.py); the campaign's explorer pass says "explorer"
+        "found_by": result.found_by,
         "seconds": round(result.seconds, 3),
         "seconds_to_first_failure": None if result.seconds_to_first is None
         else round(result.seconds_to_first, 3),
@@ -260,7 +267,9 @@ def print_result(variant, result: FuzzResult, corpus_file, new: bool, no_trace: 
         print(f"  bound: {result.bound(variant)}")
         return
     shrunk = f"not fully shrunk: {f.steps} steps" if interrupted else f"shrunk to {f.steps} steps"
-    print(f"{head}: VIOLATED after {count(result.examples_to_first, 'example')} "
+    by = (f" and {count(result.guided_to_first, 'coverage-guided run')}, found by one of those"
+          if result.found_by == "guided" else "")
+    print(f"{head}: VIOLATED after {count(result.examples_to_first, 'example')}{by} "
           f"({result.seconds_to_first:.2f} s); {shrunk} "
           f"({result.examples} examples, {result.seconds:.1f} s in all)")
     if not no_trace:

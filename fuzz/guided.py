@@ -1,0 +1,154 @@
+"""Coverage-guided schedules: cheap runs of the engine, between Hypothesis's examples.
+
+Why: Hypothesis's examples cost about ten times what a bare run of the engine
+costs (its draws, its bookkeeping), and its random choices do not remember what
+a run reached. A race such as protocol C's use-after-free needs five preemptions,
+each at its own few steps; no random scheduler, Hypothesis's included, hits them
+all in one run often enough. It is found in a few seconds by what greybox
+fuzzers do: keep every run that reached something new, and start new runs from
+the kept ones.
+
+* **Coverage** is the set of reads-from pairs of a run, each side named by its
+  thread and its place in that thread's events (``rf_pairs``): "the reader's
+  third load read writer 1's fifth store". A run that adds a pair no earlier run
+  had is kept. A chain of hand-overs between threads (the reader's increment read
+  by the writer's add, whose result the reader's decrement reads, whose result the
+  writer's wait reads, ...) is built one new pair at a time.
+* **A schedule** is the (thread, option) of every step. A new run takes a kept
+  schedule (the empty one is always kept), replays a prefix of it cut at a random
+  step, and goes on at random: the thread that stepped last goes on with
+  probability 1 - ``SWITCH``, else a runnable thread is drawn; an option is the
+  newest store with probability 1 - ``STALE``, else any allowed one.
+* Every step goes through the engine's one entry point (``Execution.schedule``,
+  ``Execution.step``), so a run's decision path replays like any other; the
+  oracle is asked where the state machine asks it (``lookup_finished``).
+* The random generator is seeded (``--seed``, or the variant's name in the
+  derandomized CI profile), and ``fuzz`` gives the phase a fixed number of runs
+  before each of Hypothesis's examples, so a seeded run with ``--max-examples`` is
+  the same run every time.
+
+A failure found here ends the search; the model-aware pass (``minimize``) then
+shrinks it, as it does Hypothesis's. ``fuzz(..., guided=False)`` (``run
+--no-guided``) leaves the phase out.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Callable
+
+import attrs
+
+from models.engine import Execution
+from models.protocol import Observation
+from models.scenario import World
+
+from .oracle import DataRace, Oracle, Violation, lookup_finished
+
+# Probability that a step switches to another runnable thread (a preemption).
+SWITCH = 0.3
+# Probability that a load or store takes an option other than the newest (a reordering).
+STALE = 0.25
+# Runs before each Hypothesis example: about as much time as the example itself.
+RUNS_PER_EXAMPLE = 8
+
+Step = tuple[int, int]          # (thread, option index)
+
+
+@attrs.frozen(slots=True)
+class GuidedFailure:
+    """A run of this phase that broke the invariant, stopped there."""
+
+    violation: Violation
+    execution: Execution
+
+
+class _Index:
+    """The engine's chooser for one step: the option already picked."""
+
+    __slots__ = ("index",)
+
+    def __init__(self) -> None:
+        self.index = 0
+
+    def choose(self, kind, tid, options) -> int:
+        return self.index
+
+
+def rf_pairs(ex: Execution) -> set:
+    """A run's coverage: its reads-from pairs, each event named by (thread, place
+    in the thread's events), an initial value by its location's name."""
+    where: dict[int, tuple] = {}
+    for t in ex.threads:
+        for i, e in enumerate(t.events):
+            where[e] = (t.tid, i)
+    events = ex.events
+    return {(where[r], where.get(w) or ("init", events[w].loc.name)) for r, w in ex.rf.items()}
+
+
+@attrs.define
+class GuidedSearch:
+    """The phase's state for one fuzz run: kept schedules, coverage, the generator."""
+
+    world: World
+    oracle: Oracle
+    max_steps: int
+    rng: random.Random
+    check_cache: dict = attrs.field(factory=dict)
+    kept: list = attrs.field(factory=lambda: [()])      # schedules that reached new coverage
+    covered: set = attrs.field(factory=set)
+    runs: int = 0
+    steps: int = 0
+    lookups: int = 0                                    # lookups the oracle checked
+    # Called with (race, execution) at a run's first data race; None: races are not looked for.
+    on_race: Callable[[DataRace, Execution], None] | None = None
+
+    def run(self) -> GuidedFailure | None:
+        """One run: a kept schedule's prefix, then random steps, to the end or a failure."""
+        rng = self.rng
+        parent = self.kept[rng.randrange(len(self.kept))]
+        cut = rng.randint(0, len(parent))
+        ex = Execution(self.world.threads, self.check_cache)
+        chooser = _Index()
+        schedule: list[Step] = []
+        seen = 0
+        last = None
+        oracle = self.oracle
+        self.runs += 1
+        raced = False
+        while ex.steps < self.max_steps:
+            ready = ex.runnable()
+            if not ready:
+                break
+            if ex.steps < cut:
+                tid, i = parent[ex.steps]
+            else:
+                tid = last if last in ready and rng.random() >= SWITCH else ready[rng.randrange(len(ready))]
+                n = len(ex.options(tid))
+                i = 0 if n == 1 or rng.random() >= STALE else rng.randrange(n)
+            ex.schedule(ready, tid)
+            chooser.index = i
+            ex.step(tid, chooser)
+            self.steps += 1
+            schedule.append((tid, i))
+            last = tid
+            if lookup_finished(ex, seen):
+                self.lookups += sum(1 for g in ex.ghosts[seen:] if isinstance(g[1], Observation))
+                if self.on_race is not None and not raced:
+                    # Before the invariant, as the state machine does; the run goes on.
+                    r = oracle.race(ex)
+                    if r is not None:
+                        raced = True
+                        self.on_race(r, ex)
+                v = oracle.check(ex)
+                if v is not None:
+                    return GuidedFailure(v, ex)
+            seen = len(ex.ghosts)
+        self._keep(ex, schedule)
+        return None
+
+    def _keep(self, ex: Execution, schedule: list[Step]) -> None:
+        new = rf_pairs(ex) - self.covered
+        if new:
+            self.covered |= new
+            self.kept.append(tuple(schedule))
