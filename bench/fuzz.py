@@ -2,20 +2,24 @@
 
 Per variant: found (out of the seeds), median examples and seconds to the first
 failure, median shrunk length, how many seeds shrank to the explorer's
-shortest, and the explorer's shortest for the same scenario; then throughput.
+shortest, and the explorer's shortest for the same scenario; then throughput, and
+steps per CPU second of the fuzzer (Hypothesis's examples and the coverage-guided
+runs between them) beside the same engine driven by a plain random chooser, on each
+holding variant (issue 14's goal: a ratio of at least 0.5).
 
     python bench/fuzz.py [--seeds 20] [--max-examples 5000] [--seconds 120] [VARIANT...]
 
 No example database (every seed starts from nothing). Targets (issue 4):
 found >= 19/20, shortest in >= 18/20, median time to first failure < 5 s
 (< 60 s for the wrap-around variants A-narrow-seq and B-narrow-seq). Every
-shipped family is covered, protocol C included (issue 9: within 60 s); its
-C-foreign-mm-put is not reached (docs/protocols-c.md, "Fuzzing").
+shipped family is covered, protocol C included (issue 9: within 60 s, its
+C-foreign-mm-put through the coverage-guided runs, docs/fuzzing.md).
 """
 
 from __future__ import annotations
 
 import argparse
+import random
 import statistics
 import sys
 import time
@@ -24,8 +28,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from fuzz.exhaustive import check_variant  # noqa: E402
-from fuzz.machine import PROFILE_DEV, fuzz  # noqa: E402
-from models.scenario import Scenario  # noqa: E402
+from fuzz.machine import DEFAULT_MAX_STEPS, PROFILE_DEV, fuzz, sc_length  # noqa: E402
+from fuzz.oracle import Oracle, lookup_finished  # noqa: E402
+from models.engine import Execution, RandomChooser  # noqa: E402
+from models.scenario import Scenario, build  # noqa: E402
 from models.variants import SHIPPED  # noqa: E402
 
 
@@ -37,6 +43,9 @@ def main(argv=None) -> int:
     ap.add_argument("--seconds", type=float, default=120.0, help="generation budget per seed")
     ap.add_argument("--holding", type=int, default=0, metavar="N",
                     help="also run each holding variant for N examples")
+    ap.add_argument("--throughput", type=float, default=10.0, metavar="SECONDS",
+                    help="steps/s of the fuzzer beside a plain random chooser on each holding "
+                    "variant, SECONDS of CPU each (0: skip)")
     args = ap.parse_args(argv)
     chosen = [v for v in SHIPPED if not args.variants or v.name in args.variants]
     print(f"{'variant':<22} {'found':>6} {'med ex':>7} {'med s':>7} {'med len':>7} "
@@ -70,6 +79,20 @@ def main(argv=None) -> int:
         print(f"throughput (violated variants, generation and shrinking): "
               f"{total_examples / total_seconds:.0f} examples/s, "
               f"{total_steps / total_seconds:.0f} steps/s")
+    if args.throughput:
+        print(f"steps/s on holding variants, {args.throughput:g} s of CPU each "
+              f"(fuzzer: generation only, seed 0; random: RandomChooser, seed 0)")
+        ratios = []
+        for v in chosen:
+            if v.expected != "holds":
+                continue
+            fs, rs = fuzzer_steps_per_second(v, args.throughput), random_steps_per_second(v, args.throughput)
+            ratios.append(fs / rs)
+            print(f"{v.name:<22} fuzzer {fs:>8.0f} steps/s   random {rs:>8.0f} steps/s   ratio {fs / rs:.2f}",
+                  flush=True)
+        if ratios:
+            print(f"ratio fuzzer / random: median {statistics.median(ratios):.2f}, min {min(ratios):.2f} "
+                  f"(issue 14's goal: at least 0.5)")
     for v in chosen:
         if v.expected != "holds" or not args.holding:
             continue
@@ -80,6 +103,44 @@ def main(argv=None) -> int:
         print(f"{v.name:<22} {r.verdict} over {r.examples} examples, {r.steps} steps, {dt:.0f} s "
               f"({r.examples / dt:.0f} examples/s, {r.steps / dt:.0f} steps/s)", flush=True)
     return 0
+
+
+def fuzzer_steps_per_second(v, seconds: float) -> float:
+    """Operations per CPU second of ``fuzz`` on a holding variant (it runs its whole budget)."""
+    c0 = time.process_time()
+    r = fuzz(v, Scenario.default_for(v), max_examples=10**7, seconds=seconds, seed=0,
+             profile=PROFILE_DEV, database=None)
+    return r.steps / (time.process_time() - c0)
+
+
+def random_steps_per_second(v, seconds: float) -> float:
+    """Operations per CPU second of the same engine with a plain random chooser
+    (thread and option uniform), the oracle asked where the fuzzer asks it, runs
+    of the fuzzer's step budget sharing a check cache (bench/versus_random.py's
+    naive random testing)."""
+    c0 = time.process_time()
+    world = build(v, Scenario.default_for(v))
+    oracle = Oracle(world)
+    max_steps = min(DEFAULT_MAX_STEPS, 2 * sc_length(world) + 20)
+    rng = random.Random(0)
+    chooser = RandomChooser(rng)
+    cache: dict = {}
+    steps = 0
+    while time.process_time() - c0 < seconds:
+        ex = Execution(world.threads, cache)
+        seen = 0
+        while ex.steps < max_steps:
+            ready = ex.runnable()
+            if not ready:
+                break
+            tid = ready[rng.randrange(len(ready))]
+            ex.schedule(ready, tid)
+            ex.step(tid, chooser)
+            steps += 1
+            if lookup_finished(ex, seen):
+                oracle.check(ex)
+            seen = len(ex.ghosts)
+    return steps / (time.process_time() - c0)
 
 
 if __name__ == "__main__":

@@ -547,22 +547,32 @@ def _fuzz(variant: type, scenario: Scenario, *, max_examples, seconds, seed, max
     cls = machine_for(world, rec, max_steps=max_steps, max_burst=max_burst, data_races=data_races,
                       sizes=sizes, guided=search)
 
-    def factory():
-        return cls()
+    def factory(chunk_seed: int | None):
+        def make():
+            return cls()
+        return make if chunk_seed is None else hyp_seed(chunk_seed)(make)
 
-    if seed is not None:
-        factory = hyp_seed(seed)(factory)
     db = database if isinstance(database, ExampleDatabase) else \
         DirectoryBasedExampleDatabase(database) if database else None
-    run_settings = settings(settings.get_profile(profile), max_examples=max_examples,
-                            stateful_step_count=rule_calls, database=db,
-                            phases=(Phase.explicit, Phase.reuse, Phase.generate, Phase.target)
-                            # drawn scenarios: shrunk below, on the smallest failing scenario
-                            + ((Phase.shrink,) if shrink and sizes is None else ()))
     interrupted = spent = cut = False
     try:
-        with _no_local_constants():
-            run_state_machine_as_test(factory, settings=run_settings)
+        # Hypothesis keeps a tree of every choice it tried, for the whole run: a long
+        # run is cut into runs of CHUNK_EXAMPLES, each with a fresh tree, so memory
+        # stays bounded (issue 14). The first chunk is the run as it always was.
+        left = max_examples
+        chunk = 0
+        while left > 0:
+            n = min(left, CHUNK_EXAMPLES)
+            run_settings = settings(settings.get_profile(profile), max_examples=n,
+                                    stateful_step_count=rule_calls, database=db,
+                                    phases=(Phase.explicit, Phase.reuse, Phase.generate, Phase.target)
+                                    # drawn scenarios: shrunk below, on the smallest failing scenario
+                                    + ((Phase.shrink,) if shrink and sizes is None else ()))
+            with _no_local_constants():
+                run_state_machine_as_test(factory(_chunk_seed(variant, seed, profile, chunk)),
+                                          settings=run_settings)
+            left -= n
+            chunk += 1
     except (IntactVMAViolated, _GuidedFound):
         pass
     except _BudgetSpent:
@@ -662,6 +672,22 @@ def _smaller_scenario(variant: type, sizes: Sizes, best: Failure, rec: Recorder,
                 break
         else:
             return best
+
+
+# Examples per Hypothesis run within one fuzz run (see _fuzz): about 130 MB of
+# Hypothesis's bookkeeping at the most.
+CHUNK_EXAMPLES = 5_000
+
+
+def _chunk_seed(variant: type, seed: int | None, profile: str, chunk: int) -> int | None:
+    """Hypothesis's seed for the ``chunk``-th run of a long fuzz run: the first is
+    ``--seed`` (or none); later ones are derived from it, so a seeded run is the same
+    every time and each chunk draws new examples (a derandomized profile would
+    otherwise repeat the first chunk's)."""
+    if chunk == 0:
+        return seed
+    base = seed if seed is not None else _guided_seed(variant, None, profile)
+    return (base * 1_000_003 + chunk) % (1 << 64)
 
 
 def _guided_seed(variant: type, seed: int | None, profile: str) -> int:

@@ -141,3 +141,22 @@ def test_campaign_table_and_exit_status(tmp_path, capsys):
     assert out.index("[1/2]") < out.index("[2/2]") < out.index("all as expected")
     assert len(collect([tmp_path])) == 1
     assert main(["campaign", "no-such-variant"]) == 2
+
+
+def test_a_long_run_is_cut_into_hypothesis_runs_and_stays_seeded(monkeypatch):
+    """Memory (issue 14): Hypothesis's tree of tried choices is per Hypothesis run, so
+    a long fuzz run is several of them; a seeded run is still the same run."""
+    import fuzz.machine as machine
+    monkeypatch.setattr(machine, "CHUNK_EXAMPLES", 20)
+    calls = []
+    real = machine.run_state_machine_as_test
+    monkeypatch.setattr(machine, "run_state_machine_as_test",
+                        lambda f, settings: (calls.append(settings.max_examples), real(f, settings=settings)))
+    v = BY_NAME["B"]
+    a, b = (fuzz(v, Scenario.default_for(v), max_examples=50, seed=4, database=None, guided=False)
+            for _ in range(2))
+    assert calls == [20, 20, 10] * 2
+    assert a.verdict == "holds" and a.examples >= 50 and (a.examples, a.steps) == (b.examples, b.steps)
+    # the chunks draw different examples, also in the derandomized profile
+    assert len({machine._chunk_seed(v, None, PROFILE_CI, k) for k in range(1, 4)}) == 3
+    assert machine._chunk_seed(v, 4, PROFILE_CI, 0) == 4
