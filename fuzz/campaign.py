@@ -13,8 +13,9 @@ A variant the fuzzer found nothing in (no violation, no race) is then checked by
 the exhaustive explorer on the same scenario (``--exhaustive-states``, default
 50,000 states; 0: fuzzing only). Some bugs need several preemptions at exact
 steps that random bursts of thread steps essentially never produce (protocol C's
-real use-after-free, ``C-foreign-mm-put``: four, found by the explorer in about
-12,000 states); a campaign is the project's CI property check, and a violated
+real use-after-free, ``C-foreign-mm-put``: five; the coverage-guided runs of
+fuzz/guided.py find it, the explorer in about 12,000 states); a campaign is the
+project's CI property check, and a violated
 variant it let through for want of a second search would be a missed bug. The
 table says which search found what: a finding of the explorer's is marked
 ``[explorer]``, saved to the corpus like a fuzzer's, and its ``--json`` object has
