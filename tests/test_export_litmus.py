@@ -8,6 +8,7 @@ and ``vmafuzz litmus`` on each export agrees with herd7's states and verdict.
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +17,7 @@ import pytest
 
 from fuzz.corpus import collect
 from fuzz.export_litmus import (FIXES, ExportError, c_name, export_execution, export_file, export_path,
-                                fixed_path)
+                                fixed_path, strengthened_path)
 from models import litmus
 from models.engine import Execution, FirstChooser, ThreadSpec
 from models.events import Obj
@@ -30,6 +31,13 @@ CORPUS_FILES = collect([CORPUS])
 TIMEOUTS = {line.strip() for line in (EXPORTS / "herd7-timeouts.txt").read_text().splitlines()
             if line.strip() and not line.startswith("#")} \
     if (EXPORTS / "herd7-timeouts.txt").exists() else set()
+# Outputs herd7 gave with -speedcheck fast (tests/exports/regen's last try on a
+# strengthened export): it stops at the first execution that satisfies the exists
+# clause, so the output has that one state, "Ok", "Positive: 1 Negative: 0" and an
+# Observation of Always that only means no other state was listed.
+SPEEDCHECKED = {line.strip() for line in (EXPORTS / "herd7-speedcheck.txt").read_text().splitlines()
+                if line.strip() and not line.startswith("#")} \
+    if (EXPORTS / "herd7-speedcheck.txt").exists() else set()
 
 
 # Corpus files the exporter refuses, with its one-line reason (written by
@@ -59,6 +67,13 @@ def _exports() -> list[Path]:
     return sorted(EXPORTS.rglob("*.litmus"))
 
 
+def _timed_out(p: Path) -> bool:
+    """herd7 did not finish the export of corpus file ``p`` (herd7-timeouts.txt): regen
+    then ships its strengthened export too (<hash>+acq.litmus, docs/exporting.md)."""
+    target = _export_of(p)
+    return str(target.relative_to(EXPORTS)) in TIMEOUTS
+
+
 def _id(p: Path) -> str:
     return str(p.relative_to(EXPORTS if EXPORTS in p.parents else CORPUS))
 
@@ -72,6 +87,11 @@ def test_every_shipped_counterexample_is_exported():
     assert not missing, f"not exported (run tests/exports/regen): {missing}"
     exported = {_export_of(p) for p in CORPUS_FILES if not _unexportable(p)}
     exported |= {fixed_path(p) for p in exported}
+    strengthened = {strengthened_path(_export_of(p)) for p in CORPUS_FILES
+                    if not _unexportable(p) and _timed_out(p)}
+    missing = [str(p) for p in strengthened if not p.is_file()]
+    assert not missing, f"herd7 did not finish these, and no strengthened export (run tests/exports/regen): {missing}"
+    exported |= strengthened
     stale = [str(p) for p in _exports() if p not in exported]
     assert not stale, f"exports of no corpus file (run tests/exports/regen): {stale}"
 
@@ -97,6 +117,11 @@ def test_export_is_what_the_exporter_writes(path):
     else:
         assert entry.variant_name in FIXES
         assert fixed_path(target).read_text() == exported.fixed.render()
+    if _timed_out(path):
+        strong, _ = export_file(path, source=str(path.relative_to(ROOT)), strengthen=True)
+        assert strong.fixed is None
+        assert strengthened_path(target).read_text() == strong.test.render(), \
+            f"{strengthened_path(target)} is stale: run tests/exports/regen"
 
 
 def _herd(path: Path) -> litmus.HerdOutcome:
@@ -106,7 +131,20 @@ def _herd(path: Path) -> litmus.HerdOutcome:
         pytest.xfail(f"herd7 did not finish {rel} within tests/exports/regen's time limit "
                      f"(herd7-timeouts.txt)")
     assert out.is_file(), f"{out}: no herd7 output (run tests/exports/regen)"
-    return litmus.read_herd_output(out.read_text())
+    text = out.read_text()
+    outcome = litmus.read_herd_output(text)
+    if _speedchecked(path):
+        # The exists clause held in some allowed execution (Ok): Sometimes, as far as
+        # the run is concerned; No: none of them (the search is complete): Never.
+        positive = re.search(r"^Positive: (\d+) ", text, re.M)
+        ok = re.search(r"^Ok$", text, re.M) is not None and positive is not None and int(positive.group(1)) > 0
+        return litmus.HerdOutcome(outcome.states, "Sometimes" if ok else "Never", outcome.flags)
+    return outcome
+
+
+def _speedchecked(path: Path) -> bool:
+    out = path.with_name(path.name[:-len(".litmus")] + ".herd7.out")
+    return str(out.relative_to(EXPORTS)) in SPEEDCHECKED
 
 
 @pytest.mark.parametrize("path", _exports(), ids=_id)
@@ -117,11 +155,19 @@ def test_herd7_verdict(path):
 
 # vmafuzz on the exports: the slow ones (several writer cycles) are left to -m slow.
 SLOW_STATES = 400_000
+# Exports vmafuzz is known not to finish within SLOW_STATES, measured (`vmafuzz litmus
+# FILE`): skipped at once rather than after minutes of search.
+TOO_BIG_FOR_VMAFUZZ = {
+    "C/C-no-mm-check/e2b37403dc738d74333e+acq.litmus":
+        "more than 1,000,000 states (479 s, 2.9 GB) for vmafuzz litmus; herd7 answers it in 98 s",
+}
 
 
 @pytest.mark.parametrize("path", _exports(), ids=_id)
 def test_vmafuzz_litmus_agrees_with_herd7(path):
     herd = _herd(path)
+    if _id(path) in TOO_BIG_FOR_VMAFUZZ:
+        pytest.skip(TOO_BIG_FOR_VMAFUZZ[_id(path)])
     try:
         result = litmus.run(litmus.parse_file(str(path)), max_states=SLOW_STATES)
     except litmus.LitmusError as exc:
@@ -129,6 +175,10 @@ def test_vmafuzz_litmus_agrees_with_herd7(path):
             pytest.skip(f"more than {SLOW_STATES} states for vmafuzz")
         raise
     assert result.observation == herd.observation
+    if _speedchecked(path):     # herd7 listed the witness alone
+        assert herd.states <= litmus.state_lines(result)
+        assert set(herd.flags) <= set(result.flags)
+        return
     assert litmus.state_lines(result) == herd.states
     assert set(result.flags) == set(herd.flags)
 
@@ -305,6 +355,54 @@ def test_explore_litmus_option_writes_the_shipped_export(tmp_path):
 
     assert body(out.read_text()) == body(shipped.read_text())
     assert body(fixed_path(out).read_text()) == body(fixed_path(shipped).read_text())
+
+
+@pytest.mark.parametrize("path", [p for p in CORPUS_FILES if not _unexportable(p) and _timed_out(p)], ids=_id)
+def test_herd7_answers_the_strengthened_export_where_the_export_did_not_finish(path):
+    """The issue's done-when: every shipped counterexample has an export herd7 answers
+    Sometimes. Where herd7 cannot finish the faithful one, the strengthened one (its
+    loads that addresses depend on made acquires, docs/exporting.md) must be answered,
+    Sometimes: LKMM then allows the run, whose orderings are weaker."""
+    strong = strengthened_path(_export_of(path))
+    assert _herd(strong).observation == "Sometimes"
+
+
+def test_strengthened_export_makes_dependency_sources_acquires_and_unseen_accesses_fences():
+    """--strengthen: a load addresses depend on is an acquire and the fields are named
+    directly; an access no other thread can see or affect is an smp_mb() (a load of a
+    location only its thread writes, whose value coherence fixes; a store to, or an
+    RMW of, a location only its thread touches), and a branch or a stored value that
+    used its register loses it."""
+    obj = Obj("o", "thing", f=0, g=0)
+    new = Obj("o2", "thing", f=1, g=1)
+    x = Obj("h", "globals", ptr=obj, seq=4, mine=0)
+
+    def writer():
+        s = yield READ_ONCE(x.seq)              # only the writer writes seq: a fence
+        yield WRITE_ONCE(x.mine, 7)              # nobody else touches mine: a fence
+        yield WRITE_ONCE(new.f, 1)
+        yield smp_wmb()
+        yield WRITE_ONCE(x.ptr, new)
+        if s == 4:
+            yield WRITE_ONCE(x.seq, s + 1)       # the constant 5, no branch
+
+    def reader():
+        p = yield READ_ONCE(x.ptr)
+        yield READ_ONCE(p.f)
+        yield READ_ONCE(p.g)                     # nobody writes o2->g: a fence
+        yield READ_ONCE(x.seq)
+
+    faithful = export_execution(_run(writer, reader), "two").render()
+    assert "h_ptr__f" in faithful                                   # split copies, registers
+    text = export_execution(_run(writer, reader), "two", strengthen=True).render()
+    body = text.split("*)", 1)[1]
+    assert "__" not in body                                         # no copies
+    assert "\tsmp_mb();\n\tWRITE_ONCE(*o2_f, 1);" in body            # the seq load and the mine store
+    assert "if (" not in body and "WRITE_ONCE(*h_seq, 5);" in body
+    assert "r0 = smp_load_acquire(h_ptr); // READ_ONCE, made an acquire (strengthened export)" in body
+    assert "r1 = READ_ONCE(*o2_f);\n\tsmp_mb();\n\tr3 = READ_ONCE(*h_seq);" in body
+    assert "exists (1:r0=o2_f /\\ 1:r1=1 /\\ 1:r3=5)" in body
+    assert litmus.run(litmus.parse(text, "two.litmus")).observation == "Sometimes"
 
 
 @pytest.mark.parametrize("rel", sorted(TIMEOUTS))
