@@ -160,6 +160,12 @@ SLOW_STATES = 400_000
 TOO_BIG_FOR_VMAFUZZ = {
     "C/C-no-mm-check/e2b37403dc738d74333e+acq.litmus":
         "more than 1,000,000 states (479 s, 2.9 GB) for vmafuzz litmus; herd7 answers it in 98 s",
+    "C/C-no-mm-check/e2b37403dc738d74333e.litmus":
+        "vmafuzz litmus does not finish it in 120 s (1.4 GB); herd7 answers its strengthened export",
+    "C/C-foreign-mm-put/9af0fd28f222dd3ef384.litmus":
+        "vmafuzz litmus does not finish it in 120 s (1.7 GB); nor does herd7",
+    "C/C-foreign-mm-put/9af0fd28f222dd3ef384+acq.litmus":
+        "more than 1,000,000 states (343 s, 3.1 GB) for vmafuzz litmus; nor does herd7 finish it",
 }
 
 
@@ -411,10 +417,12 @@ def test_vmafuzz_verdict_where_herd7_did_not_finish(rel):
     expected one (the run allowed, its fixed shape forbidden)."""
     path = EXPORTS / rel
     want = "Never" if path.name.endswith("+fixed.litmus") else "Sometimes"
-    try:
-        result = litmus.run(litmus.parse_file(str(path)), max_states=5_000)
+    if rel in TOO_BIG_FOR_VMAFUZZ:
+        pytest.skip(TOO_BIG_FOR_VMAFUZZ[rel])
+    try:     # A-narrow-seq: 23 s; C-no-range-check: 5 s
+        result = litmus.run(litmus.parse_file(str(path)), max_states=SLOW_STATES)
     except litmus.LitmusError as exc:
         if "not explored to the end" in str(exc):
-            pytest.skip("more than 5000 states for vmafuzz: too slow for the suite")
+            pytest.skip(f"more than {SLOW_STATES} states for vmafuzz: too slow for the suite")
         raise
     assert result.observation == want
