@@ -16,9 +16,11 @@ the kept ones.
   writer's wait reads, ...) is built one new pair at a time.
 * **A schedule** is the (thread, option) of every step. A new run takes a kept
   schedule (the empty one is always kept), replays a prefix of it cut at a random
-  step, and goes on at random: the thread that stepped last goes on with
-  probability 1 - ``SWITCH``, else a runnable thread is drawn; an option is the
-  newest store with probability 1 - ``STALE``, else any allowed one.
+  step, and goes on at random in a drawn ``Mode`` (``MODES``): mostly the thread
+  that stepped last goes on (probability 0.7) and a load reads the newest store
+  (0.75); some runs also leave one thread out for a log-uniform stretch of steps
+  (a reader preempted across many writer cycles: the wrap-around bugs); some are
+  naive random testing (thread and option uniform at every step).
 * Every step goes through the engine's one entry point (``Execution.schedule``,
   ``Execution.step``), so a run's decision path replays like any other; the
   oracle is asked where the state machine asks it (``lookup_finished``).
@@ -34,6 +36,7 @@ shrinks it, as it does Hypothesis's. ``fuzz(..., guided=False)`` (``run
 
 from __future__ import annotations
 
+import math
 import random
 from typing import Callable
 
@@ -45,14 +48,31 @@ from models.scenario import World
 
 from .oracle import DataRace, Oracle, Violation, lookup_finished
 
-# Probability that a step switches to another runnable thread (a preemption).
-SWITCH = 0.3
-# Probability that a load or store takes an option other than the newest (a reordering).
-STALE = 0.25
-# Runs before each Hypothesis example: about as much time as the example itself.
-RUNS_PER_EXAMPLE = 8
+
+
+@attrs.frozen(slots=True)
+class Mode:
+    """How a run goes on at random after its replayed prefix."""
+
+    switch: float       # probability that a step draws the thread (else the last one goes on)
+    stale: float        # probability that a load or store draws its option (else the newest)
+    stall: bool = False  # leave one thread out for a stretch of steps (log-uniform in length)
+
+
+# Each run draws its mode, with these weights: mostly sticky threads and few stale
+# reads (a race through a few preemptions); a stalled thread (a reader preempted
+# across many writer cycles: the wrap-around bugs); naive random testing, a thread
+# and an option uniform at every step (bugs that need many reorderings at once).
+MODES = ((Mode(0.3, 0.25), 4), (Mode(0.3, 0.25, stall=True), 1), (Mode(1.0, 1.0), 1))
+# Runs before each Hypothesis example: about twice the time of the example itself
+# (bench/fuzz.py --throughput: the fuzzer's steps/s about half a bare random chooser's).
+RUNS_PER_EXAMPLE = 16
 
 Step = tuple[int, int]          # (thread, option index)
+
+
+_MODES = tuple(m for m, _ in MODES)
+_WEIGHTS = tuple(w for _, w in MODES)
 
 
 @attrs.frozen(slots=True)
@@ -106,6 +126,8 @@ class GuidedSearch:
     def run(self) -> GuidedFailure | None:
         """One run: a kept schedule's prefix, then random steps, to the end or a failure."""
         rng = self.rng
+        mode = rng.choices(_MODES, _WEIGHTS)[0]
+        switch, stale = mode.switch, mode.stale
         parent = self.kept[rng.randrange(len(self.kept))]
         cut = rng.randint(0, len(parent))
         ex = Execution(self.world.threads, self.check_cache)
@@ -116,6 +138,11 @@ class GuidedSearch:
         oracle = self.oracle
         self.runs += 1
         raced = False
+        stalled, stall_from, stall_to = -1, 0, 0
+        if mode.stall:
+            stalled = rng.randrange(len(ex.threads))
+            stall_from = rng.randrange(max(1, self.max_steps // 2))
+            stall_to = stall_from + int(2 ** rng.uniform(0, math.log2(max(2, self.max_steps))))
         while ex.steps < self.max_steps:
             ready = ex.runnable()
             if not ready:
@@ -123,9 +150,12 @@ class GuidedSearch:
             if ex.steps < cut:
                 tid, i = parent[ex.steps]
             else:
-                tid = last if last in ready and rng.random() >= SWITCH else ready[rng.randrange(len(ready))]
+                pick = ready
+                if stall_from <= ex.steps < stall_to and stalled in ready and len(ready) > 1:
+                    pick = [t for t in ready if t != stalled]
+                tid = last if last in pick and rng.random() >= switch else pick[rng.randrange(len(pick))]
                 n = len(ex.options(tid))
-                i = 0 if n == 1 or rng.random() >= STALE else rng.randrange(n)
+                i = 0 if n == 1 or rng.random() >= stale else rng.randrange(n)
             ex.schedule(ready, tid)
             chooser.index = i
             ex.step(tid, chooser)

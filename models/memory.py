@@ -1161,6 +1161,16 @@ def _kept_local(g: Graph, new: list[int]) -> list[int] | None:
     start: dict = {}                 # tid -> first position of the thread's suffix in F
     cstart: dict = {}                # loc -> first index of its co suffix in F
     succs: dict[int, list[int]] = {}  # member -> its local successors (all members)
+    # A store's index in its co list, by a dict built once per location and call
+    # (list.index on every store of a long run made this walk quadratic: issue 14).
+    places: dict = {}
+
+    def position(loc, w):
+        at = places.get(loc)
+        if at is None:
+            order = co.get(loc)
+            at = places[loc] = {} if order is None else {x: i for i, x in enumerate(order)}
+        return at.get(w)
     todo = list(new)
     while todo:
         e = todo.pop()
@@ -1180,7 +1190,7 @@ def _kept_local(g: Graph, new: list[int]) -> list[int] | None:
                 out.append(evs[p + 1])
         if x.kind == "W":
             order = co.get(x.loc)
-            k = _position(order, e)                  # None: a floating RMW write has no co place
+            k = position(x.loc, e)                   # None: a floating RMW write has no co place
             if k is not None:
                 c0 = cstart.get(x.loc, len(order))
                 if k < c0:
@@ -1197,7 +1207,7 @@ def _kept_local(g: Graph, new: list[int]) -> list[int] | None:
             if w is not None:
                 loc = ev[w].loc
                 order = co.get(loc)
-                k = _position(order, w)
+                k = position(loc, w)
                 if k is not None:
                     k += 1
                     if k < len(order):
