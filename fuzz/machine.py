@@ -270,7 +270,9 @@ def machine_for(world: World, recorder: Recorder, max_steps: int = DEFAULT_MAX_S
             if recorder.deadline is not None and recorder.best is None \
                     and time.perf_counter() > recorder.deadline:
                 raise _BudgetSpent()
-            if guided is not None and recorder.best is None:
+            # Between examples: the first (a failure the example database saved, or
+            # Hypothesis's simplest) runs before any guided run.
+            if guided is not None and recorder.best is None and recorder.examples:
                 _guided_slice(guided, recorder)
             recorder.examples += 1
             self.w = None
@@ -710,7 +712,7 @@ def _verdict(best: Failure | None, rec: Recorder) -> str:
 
 # After its first failure the coverage-guided phase goes on for as many runs again
 # (at least this many), looking only for shorter failures.
-GUIDED_SHRINK_RUNS = 500
+GUIDED_SHRINK_RUNS = 2000
 GUIDED_SHRINK_FACTOR = 5
 
 

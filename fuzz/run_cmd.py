@@ -271,7 +271,7 @@ def print_result(variant, result: FuzzResult, corpus_file, new: bool, no_trace: 
           if result.found_by == "guided" else "")
     print(f"{head}: VIOLATED after {count(result.examples_to_first, 'example')}{by} "
           f"({result.seconds_to_first:.2f} s); {shrunk} "
-          f"({result.examples} examples, {result.seconds:.1f} s in all)")
+          f"({count(result.examples, 'example')}, {result.seconds:.1f} s in all)")
     if not no_trace:
         print(render_trace(f.execution, f.violation.at, columns))
     width = result.scenario.width or variant.counter_width

@@ -75,7 +75,7 @@ def test_a_failing_user_variant_shows_trace_rule_seed_and_corpus_file(pytester):
     out = res.stdout.str()
     # vmafuzz run's report: the kernel trace (numbered steps, the stale read) and the rule
     res.stdout.fnmatch_lines([
-        "B-acquire-retry on 1 VMA, 1 writer x 1 cycle, 1 reader x 1 lookup: VIOLATED after * examples*shrunk to *",
+        "B-acquire-retry on 1 VMA, 1 writer x 1 cycle, 1 reader x 1 lookup: VIOLATED after * example*shrunk to *",
         " step  thread   operation",
         "   #1  *<- initial value",
         "*#*reader0  smp_load_acquire(mm->mm_lock_seq) = *   STALE",
