@@ -598,7 +598,14 @@ def _fuzz(variant: type, scenario: Scenario, *, max_examples, seconds, seed, max
     minimized = False
     if cut:
         shrink = False
-    if best is not None and shrink and sizes is not None:
+    if best is not None and shrink and search is not None and rec.found_by == "guided" \
+            and best.world is search.world:
+        # Found by the guided runs, on the smallest scenario (sizes.base when drawn):
+        # shrunk by their own search, which keeps the schedules it has kept.
+        end = rec.started + seconds if seconds is not None else time.perf_counter() + MINIMIZE_SECONDS
+        best = rec.best = _guided_shrink(search, best, rec, max(end, time.perf_counter() + 1.0))
+        minimized = True
+    elif best is not None and shrink and sizes is not None:
         # The smallest scenario that still fails, then the usual shrinking on it.
         best = _smaller_scenario(variant, sizes, best, rec, seconds=seconds, seed=seed, guided=guided,
                                  max_burst=max_burst, profile=profile, data_races=data_races)
@@ -614,11 +621,6 @@ def _fuzz(variant: type, scenario: Scenario, *, max_examples, seconds, seed, max
             best = attrs.evolve(r.failure, world=r.failure.world or best.world)
             minimized = True
         rec.best = best
-    if best is not None and shrink and not minimized and search is not None and rec.found_by == "guided" \
-            and sizes is None:
-        end = rec.started + seconds if seconds is not None else time.perf_counter() + MINIMIZE_SECONDS
-        best = _guided_shrink(search, best, rec, max(end, time.perf_counter() + 1.0))
-        minimized = True
     if best is not None and shrink and not minimized:
         # The model-aware pass counts against --seconds like Hypothesis's own
         # shrinking; without --seconds it has MINIMIZE_SECONDS.
