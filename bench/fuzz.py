@@ -19,7 +19,6 @@ C-foreign-mm-put through the coverage-guided runs, docs/fuzzing.md).
 from __future__ import annotations
 
 import argparse
-import random
 import statistics
 import sys
 import time
@@ -28,10 +27,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from fuzz.exhaustive import check_variant  # noqa: E402
-from fuzz.machine import DEFAULT_MAX_STEPS, PROFILE_DEV, fuzz, sc_length  # noqa: E402
-from fuzz.oracle import Oracle, lookup_finished  # noqa: E402
-from models.engine import Execution, RandomChooser  # noqa: E402
-from models.scenario import Scenario, build  # noqa: E402
+from fuzz.machine import PROFILE_DEV, fuzz  # noqa: E402
+from models.scenario import Scenario  # noqa: E402
+from versus_random import random_runs  # noqa: E402  (bench/, the script's own folder)
 from models.variants import SHIPPED  # noqa: E402
 
 
@@ -114,32 +112,10 @@ def fuzzer_steps_per_second(v, seconds: float) -> float:
 
 
 def random_steps_per_second(v, seconds: float) -> float:
-    """Operations per CPU second of the same engine with a plain random chooser
-    (thread and option uniform), the oracle asked where the fuzzer asks it, runs
-    of the fuzzer's step budget sharing a check cache (bench/versus_random.py's
-    naive random testing)."""
+    """Operations per CPU second of the same engine with a plain random chooser:
+    bench/versus_random.py's naive random testing, going on past violations."""
     c0 = time.process_time()
-    world = build(v, Scenario.default_for(v))
-    oracle = Oracle(world)
-    max_steps = min(DEFAULT_MAX_STEPS, 2 * sc_length(world) + 20)
-    rng = random.Random(0)
-    chooser = RandomChooser(rng)
-    cache: dict = {}
-    steps = 0
-    while time.process_time() - c0 < seconds:
-        ex = Execution(world.threads, cache)
-        seen = 0
-        while ex.steps < max_steps:
-            ready = ex.runnable()
-            if not ready:
-                break
-            tid = ready[rng.randrange(len(ready))]
-            ex.schedule(ready, tid)
-            ex.step(tid, chooser)
-            steps += 1
-            if lookup_finished(ex, seen):
-                oracle.check(ex)
-            seen = len(ex.ghosts)
+    _, _, steps = random_runs(v, Scenario.default_for(v), 0, seconds, stop=False)
     return steps / (time.process_time() - c0)
 
 

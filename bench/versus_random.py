@@ -44,6 +44,15 @@ from models.variants import SHIPPED  # noqa: E402
 
 def random_testing(variant, scenario: Scenario, seed: int, budget: float) -> tuple[float | None, int]:
     """CPU seconds to the first violation (None: none within ``budget``), and runs made."""
+    seconds, runs, _ = random_runs(variant, scenario, seed, budget)
+    return seconds, runs
+
+
+def random_runs(variant, scenario: Scenario, seed: int, budget: float,
+                stop: bool = True) -> tuple[float | None, int, int]:
+    """Naive random testing for ``budget`` CPU seconds: CPU seconds to the first
+    violation (None: none, or ``stop`` False), runs made and operations run.
+    ``stop=False`` goes on past violations (bench/fuzz.py's steps per second)."""
     c0 = time.process_time()
     world = build(variant, scenario)
     oracle = Oracle(world)
@@ -51,7 +60,7 @@ def random_testing(variant, scenario: Scenario, seed: int, budget: float) -> tup
     rng = random.Random(seed)
     chooser = RandomChooser(rng)
     cache: dict = {}
-    runs = 0
+    runs = steps = 0
     while time.process_time() - c0 < budget:
         runs += 1
         ex = Execution(world.threads, cache)
@@ -63,11 +72,12 @@ def random_testing(variant, scenario: Scenario, seed: int, budget: float) -> tup
             tid = ready[rng.randrange(len(ready))]
             ex.schedule(ready, tid)
             ex.step(tid, chooser)
+            steps += 1
             if lookup_finished(ex, seen):
-                if oracle.check(ex) is not None:
-                    return time.process_time() - c0, runs
+                if oracle.check(ex) is not None and stop:
+                    return time.process_time() - c0, runs, steps
             seen = len(ex.ghosts)
-    return None, runs
+    return None, runs, steps
 
 
 def vmafuzz(variant, scenario: Scenario, seed: int, budget: float) -> tuple[float | None, int]:

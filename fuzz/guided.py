@@ -42,7 +42,7 @@ from typing import Callable
 
 import attrs
 
-from models.engine import Execution
+from models.engine import Execution, Picked
 from models.protocol import Observation
 from models.scenario import World
 
@@ -83,18 +83,6 @@ class GuidedFailure:
     execution: Execution
 
 
-class _Index:
-    """The engine's chooser for one step: the option already picked."""
-
-    __slots__ = ("index",)
-
-    def __init__(self) -> None:
-        self.index = 0
-
-    def choose(self, kind, tid, options) -> int:
-        return self.index
-
-
 def rf_pairs(ex: Execution) -> set:
     """A run's coverage: its reads-from pairs, each event named by (thread, place
     in the thread's events), an initial value by its location's name."""
@@ -131,7 +119,7 @@ class GuidedSearch:
         parent = self.kept[rng.randrange(len(self.kept))]
         cut = rng.randint(0, len(parent))
         ex = Execution(self.world.threads, self.check_cache)
-        chooser = _Index()
+        chooser = Picked()
         schedule: list[Step] = []
         seen = 0
         last = None

@@ -51,7 +51,7 @@ from hypothesis.stateful import (RuleBasedStateMachine, initialize, invariant, p
                                  run_state_machine_as_test)
 
 from models import limits
-from models.engine import Execution
+from models.engine import Execution, FirstChooser, Picked
 from models.protocol import Observation
 from models.scenario import Scenario, ScenarioError, World, build, count
 
@@ -121,6 +121,11 @@ class Failure:
     stale: int          # rf/co decisions that did not take the newest option
     world: World | None = attrs.field(default=None, eq=False)   # its scenario, when drawn
 
+    @classmethod
+    def of(cls, violation: Violation, ex: Execution, world: World | None = None) -> "Failure":
+        """A run stopped at its violation; its stale choices counted from its path."""
+        return cls(violation, ex, ex.steps, sum(1 for d in ex.path if d.kind != "thread" and d.index), world)
+
     def rank(self) -> tuple:
         return (self.steps, self.stale, sum(d.index for d in self.execution.path))
 
@@ -176,19 +181,6 @@ class Recorder:
             self.best = f
 
 
-class _Drawn:
-    """The engine's chooser for one operation, answering with a value already
-    drawn by the rule (see ``run_thread``)."""
-
-    __slots__ = ("index",)
-
-    def __init__(self, index: int):
-        self.index = index
-
-    def choose(self, kind: str, tid: int, options) -> int:
-        return self.index
-
-
 @attrs.frozen(slots=True)
 class Sizes:
     """Scenario sizes ``run`` draws as part of each example when the user fixes
@@ -222,16 +214,20 @@ def _guided_slice(guided: GuidedSearch, recorder: Recorder) -> None:
     """The coverage-guided phase's share before one example: a fixed number of
     runs (so a seeded run is the same every time); a failure ends the search."""
     for _ in range(GUIDED_RUNS_PER_EXAMPLE):
-        before = guided.steps, guided.lookups
-        f = guided.run()
-        recorder.guided_runs += 1
-        recorder.steps += guided.steps - before[0]
-        recorder.lookups += guided.lookups - before[1]
+        f = _guided_run(guided, recorder)
         if f is not None:
-            ex = f.execution
-            stale = sum(1 for d in ex.path if d.kind != "thread" and d.index)
-            recorder.found(Failure(f.violation, ex, ex.steps, stale, guided.world), by="guided")
+            recorder.found(f, by="guided")
             raise _GuidedFound()
+
+
+def _guided_run(guided: GuidedSearch, recorder: Recorder) -> Failure | None:
+    """One guided run, counted in the recorder; its failure, if it found one."""
+    before = guided.steps, guided.lookups
+    f = guided.run()
+    recorder.guided_runs += 1
+    recorder.steps += guided.steps - before[0]
+    recorder.lookups += guided.lookups - before[1]
+    return None if f is None else Failure.of(f.violation, f.execution, guided.world)
 
 
 class _World:
@@ -319,7 +315,7 @@ def machine_for(world: World, recorder: Recorder, max_steps: int = DEFAULT_MAX_S
                 if i:
                     self.stale += 1
                 ex.schedule(ready, tid)
-                ex.step(tid, _Drawn(i))
+                ex.step(tid, Picked(i))
                 recorder.steps += 1
                 if tid in writers and any(self.open_lookup.values()):
                     self.writer_steps_in_lookup += 1
@@ -450,7 +446,7 @@ def sc_run(world: World) -> Execution:
     the invariant at the end: a protocol step or invariant that raises, or a
     protocol that breaks the API's rules, fails here, before any search."""
     ex = Execution(world.threads)
-    ex.run(_ZeroChooser())
+    ex.run(FirstChooser())
     if ex.settled:
         Oracle(world, lambda g: ()).check(ex)
     world.protocol.lint(ex)
@@ -460,11 +456,6 @@ def sc_run(world: World) -> Execution:
 def sc_length(world: World) -> int:
     """Operations of one sequentially consistent run (every choice 0)."""
     return sc_run(world).steps
-
-
-class _ZeroChooser:
-    def choose(self, kind, tid, options):
-        return 0
 
 
 def fuzz(variant: type, scenario: Scenario, *, max_examples: int = 2000,
@@ -733,15 +724,9 @@ def _guided_shrink(search: GuidedSearch, best: Failure, rec: Recorder, deadline:
         if best.steps <= 1 or time.perf_counter() > deadline:
             break
         search.max_steps = best.steps - 1
-        before = search.steps, search.lookups
-        f = search.run()
-        rec.guided_runs += 1
-        rec.steps += search.steps - before[0]
-        rec.lookups += search.lookups - before[1]
+        f = _guided_run(search, rec)
         if f is not None:
-            ex = f.execution
-            stale = sum(1 for d in ex.path if d.kind != "thread" and d.index)
-            found = _minimized(world, Failure(f.violation, ex, ex.steps, stale, world), deadline)
+            found = _minimized(world, f, deadline)
             if found.steps < best.steps:
                 best = found
     return best
@@ -752,8 +737,7 @@ def _minimized(world: World, best: Failure, deadline: float) -> Failure:
     v, ex = minimize(world, best.violation, best.execution, deadline=deadline)
     if ex.steps >= best.steps:
         return best
-    stale = sum(1 for d in ex.path if d.kind != "thread" and d.index)
-    return Failure(v, ex, ex.steps, stale, world)
+    return Failure.of(v, ex, world)
 
 
 def result_from_recorder(variant: type, scenario: Scenario, rec: Recorder,

@@ -27,7 +27,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from models.engine import Execution, ModelError
+from models.engine import Execution, ModelError, Picked
 from models.events import as_locref
 from models.protocol import Observation
 from models.ops import Rmw
@@ -123,19 +123,7 @@ class _Lazy:
         # Through the engine's own entry points, as every driver: the thread
         # choice and the option choice are logged there, nowhere else.
         ex.schedule(ex.runnable(), tid)
-        ex.step(tid, _Picked(choice))
-
-
-class _Picked:
-    """The engine's chooser for one step whose option the plan already picked."""
-
-    __slots__ = ("index",)
-
-    def __init__(self, index: int):
-        self.index = index
-
-    def choose(self, kind: str, tid: int, options) -> int:
-        return self.index
+        ex.step(tid, Picked(choice))
 
 
 def _replay_lazily(world, plan: _Plan, reader: int, lookup: int, oracle: Oracle,
@@ -285,7 +273,7 @@ def schedule_of(ex: Execution) -> list[tuple[int, int]]:
         tid = ready[next(decisions).index] if len(ready) > 1 else ready[0]
         again.schedule(ready, tid)
         i = next(decisions).index if len(again.options(tid)) > 1 else 0
-        again.step(tid, _Picked(i))
+        again.step(tid, Picked(i))
         schedule.append((tid, i))
     return schedule
 
@@ -302,7 +290,7 @@ def _run_schedule(world, schedule, oracle: Oracle, rule: str, cache: dict) -> tu
             if tid not in ready:
                 continue
             ex.schedule(ready, tid)
-            ex.step(tid, _Picked(min(i, len(ex.options(tid)) - 1)))
+            ex.step(tid, Picked(min(i, len(ex.options(tid)) - 1)))
             if lookup_finished(ex, seen):
                 v = oracle.check(ex)
                 if v is not None:

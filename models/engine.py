@@ -88,6 +88,19 @@ class FirstChooser:
         return 0
 
 
+class Picked:
+    """The option its driver already picked for the next step (the fuzzer's draw,
+    a guided run's, a shrinking pass's plan): set ``index``, then step."""
+
+    __slots__ = ("index",)
+
+    def __init__(self, index: int = 0):
+        self.index = index
+
+    def choose(self, kind, tid, options):
+        return self.index
+
+
 class ReplayChooser:
     """Answers from a recorded list of decisions; refuses to guess."""
 

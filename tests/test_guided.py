@@ -9,7 +9,7 @@ from fuzz.guided import GuidedSearch, rf_pairs
 from fuzz.machine import PROFILE_CI, fuzz, sc_run
 from fuzz.minimize import schedule_of
 from fuzz.oracle import Oracle
-from models.engine import Execution, ReplayChooser
+from models.engine import Execution, Picked, RandomChooser, ReplayChooser
 from models.scenario import Scenario, build
 from models.variants import BY_NAME
 
@@ -72,7 +72,7 @@ def test_a_run_that_reaches_new_pairs_is_kept_and_replays():
         for tid, i in schedule:
             ready = ex.runnable()
             ex.schedule(ready, tid)
-            ex.step(tid, _Index(i))
+            ex.step(tid, Picked(i))
         assert rf_pairs(ex) <= search.covered
 
 
@@ -80,25 +80,9 @@ def test_schedule_of_replays_the_same_decisions():
     v = BY_NAME["C-no-mm-check"]
     world = build(v, Scenario.default_for(v))
     ex = Execution(world.threads)
-    ex.run(_Seeded(random.Random(2)), max_steps=40)
+    ex.run(RandomChooser(random.Random(2)), max_steps=40)
     sched = schedule_of(ex)
     assert [t for t, _ in sched] == ex.step_tids
     again = Execution(world.threads)
     again.run(ReplayChooser(ex.path), max_steps=ex.steps)
     assert again.path == ex.path
-
-
-class _Index:
-    def __init__(self, i):
-        self.i = i
-
-    def choose(self, kind, tid, options):
-        return self.i
-
-
-class _Seeded:
-    def __init__(self, rng):
-        self.rng = rng
-
-    def choose(self, kind, tid, options):
-        return self.rng.randrange(len(options))
