@@ -194,12 +194,25 @@ class Thread:
         self.shared: list[int] = [1]
 
 
+# The stale window: a load reads one of the newest STALE_WINDOW stores it may read,
+# a store goes among the newest; the rest are left out (and counted in
+# ``Execution.window_cuts``). Far above what any shipped scenario of the explorer
+# or the fuzzer reaches (at most 9 stores to one location), so it only bounds the
+# long runs the issue-14 bounds allow: 1,024 writer cycles (docs/memory-model.md).
+STALE_WINDOW = 16
+
+
 class Execution:
     """One run of a program: the execution graph so far and every thread's state."""
 
     def __init__(self, threads: Sequence[ThreadSpec], check_cache: dict | None = None,
-                 speculation: Speculation | None = None):
+                 speculation: Speculation | None = None, stale_window: int = 0):
         self.specs = tuple(threads)
+        # Loads and stores look at most this many stores back from the newest
+        # (``stale_window``; 0: STALE_WINDOW); None: every store (the litmus front end,
+        # which must give herd7's counts).
+        self.stale_window = STALE_WINDOW if stale_window == 0 else stale_window
+        self.window_cuts = 0                      # option lists the window made shorter
         if speculation is None and any(spec.promises for spec in self.specs):
             speculation = Speculation.of_threads(self.specs)
         self.speculation = speculation
@@ -235,7 +248,29 @@ class Execution:
     # ------------------------------------------------------------------
     def runnable(self) -> list[int]:
         """Threads that can take a step now (not finished, not blocked)."""
-        return [t.tid for t in self.threads if not t.done and self.options(t.tid)]
+        return [t.tid for t in self.threads if not t.done and self._can_step(t)]
+
+    def _can_step(self, t: Thread) -> bool:
+        """Has the thread's pending operation at least one consistent option? A load,
+        a store or a ghost always has one when the newest option is free (reading the
+        co-latest store, a store at the end of co: ``_newest_is_free``), so its option
+        list is left to be computed when the thread steps: a thread waiting while
+        another runs a long stretch no longer has every old store checked as a
+        candidate at every step (issue 14). The location is still prepared here, as
+        ``options`` would (its init event gets the same eid either way)."""
+        cached = self._options_cache.get(t.tid)
+        if cached is not None:
+            return bool(cached)
+        op = t.pending
+        if isinstance(op, Ghost):
+            return True
+        if (self.speculation is None and isinstance(op, (Load, LockRead, Store))
+                and self._newest_is_free(t)):
+            loc = as_locref(op.target).loc
+            self._check_access(t, op, loc)
+            self._init_event(loc)
+            return True
+        return bool(self.options(t.tid))
 
     @property
     def steps(self) -> int:
@@ -473,10 +508,16 @@ class Execution:
         if isinstance(op, Load) or isinstance(op, LockRead):
             ref, loc, eid, order, floor = self._prepare(t, op)
             opts = []
-            for w in reversed(order[floor:]):
+            low = self._window_floor(order, floor)
+            for w in reversed(order[low:]):
                 ev = self._read_event(t, op, ref, eid, self.events[w].value)
                 if self._try([ev], {eid: w}, None, newest=w == order[-1]):
                     opts.append(Option("rf", src=w))
+            if not opts and low > floor:      # never blocked by the window alone
+                for w in reversed(order[floor:low]):
+                    ev = self._read_event(t, op, ref, eid, self.events[w].value)
+                    if self._try([ev], {eid: w}, None):
+                        opts.append(Option("rf", src=w))
             spec = self.speculation
             if spec is not None and isinstance(op, Load):
                 # Promises come after every existing store: shrinking toward
@@ -492,14 +533,22 @@ class Execution:
                                    extra=(UL,) if op.unlock else ())
             opts = []
             sets = self._fulfil_sets(t.tid, loc, ev.value)
-            for pos in range(len(order), floor, -1):
-                if pos < len(order) and self.events[order[pos]].rmw is not None:
-                    continue   # never between an RMW's read and its write (atomic)
-                for rs in sets:
-                    new_order = order[:pos] + [eid] + self._floating_of(rs) + order[pos:]
-                    if self._try([ev], {r: eid for r in rs}, (loc, new_order),
-                                 newest=pos == len(order), fulfil=rs):
-                        opts.append(Option("co", pos=pos, fulfil=rs))
+            low = self._window_floor(order, floor) if len(sets) == 1 else floor
+            for places in (range(len(order), low, -1), range(low, floor, -1)):
+                if opts:
+                    break           # the second range: only when the window left none
+                for pos in places:
+                    if pos < len(order) and self.events[order[pos]].rmw is not None:
+                        continue   # never between an RMW's read and its write (atomic)
+                    for rs in sets:
+                        if pos == len(order) and not rs and self._newest_is_free(t):
+                            # at the end of co: free, and no copy of a long co list
+                            opts.append(Option("co", pos=pos, fulfil=rs))
+                            continue
+                        new_order = order[:pos] + [eid] + self._floating_of(rs) + order[pos:]
+                        if self._try([ev], {r: eid for r in rs}, (loc, new_order),
+                                     newest=pos == len(order), fulfil=rs):
+                            opts.append(Option("co", pos=pos, fulfil=rs))
             return opts
         if isinstance(op, Rmw):
             ref, loc, eid, order, floor = self._prepare(t, op)
@@ -549,6 +598,17 @@ class Execution:
         if isinstance(op, Ghost):
             return [Option("none")]
         raise ModelError(f"thread {t.spec.name}: unknown operation {op!r}")
+
+    def _window_floor(self, order: list[int], floor: int) -> int:
+        """The lowest co index a load reads from (a store goes after), under the
+        stale window: a long run's late load may read any of hundreds of old stores,
+        each a check over the stretch of the run since (issue 14). Counted in
+        ``window_cuts`` whenever it leaves a store out, so a bound can say so."""
+        window = self.stale_window
+        if window is None or len(order) - floor <= window:
+            return floor
+        self.window_cuts += 1
+        return len(order) - window
 
     def _prepare(self, t: Thread, op) -> tuple:
         """The location an access touches (with its address dependency), the eid its
@@ -795,6 +855,8 @@ class Execution:
         new._options_cache = {}
         new.check_cache = self.check_cache
         new._has_gp = self._has_gp
+        new.stale_window = self.stale_window
+        new.window_cuts = self.window_cuts
         new.speculation = self.speculation
         new.promises = dict(self.promises)
         new.floating = dict(self.floating)

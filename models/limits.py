@@ -56,7 +56,7 @@ class EndlessStep(Stop):
 
 # Operations one thread may take (fences and ghost steps included) before it is an
 # endless thread: the largest shipped scenario's writer takes about a thousand.
-MAX_THREAD_OPERATIONS = 10_000
+MAX_THREAD_OPERATIONS = 100_000
 # How long one step of a thread (the code between two yields) may run: a step is
 # microseconds of Python.
 STEP_SECONDS = 10.0

@@ -1136,6 +1136,9 @@ def _subgraph_full(g: Graph, keep: int) -> tuple:
     return sub_events, sub_rf, sub_co, sub_threads
 
 
+TAIL = 64     # _kept_local: co positions looked up in the last TAIL stores first
+
+
 def _kept_local(g: Graph, new: list[int]) -> list[int] | None:
     """The events ``_kept_full`` keeps, for an engine graph without a grace period
     (``g.readers`` given), found from the new events outward: the cost follows the
@@ -1163,13 +1166,22 @@ def _kept_local(g: Graph, new: list[int]) -> list[int] | None:
     succs: dict[int, list[int]] = {}  # member -> its local successors (all members)
     # A store's index in its co list, by a dict built once per location and call
     # (list.index on every store of a long run made this walk quadratic: issue 14).
+    # The walk mostly meets stores near the end of co: look there first.
     places: dict = {}
 
     def position(loc, w):
         at = places.get(loc)
         if at is None:
             order = co.get(loc)
-            at = places[loc] = {} if order is None else {x: i for i, x in enumerate(order)}
+            if order is None:
+                return None
+            tail = len(order) - TAIL
+            if tail <= 0 or w in order[tail:]:
+                try:
+                    return order.index(w, max(tail, 0))
+                except ValueError:
+                    return None
+            at = places[loc] = {x: i for i, x in enumerate(order)}
         return at.get(w)
     todo = list(new)
     while todo:
