@@ -2,7 +2,8 @@
 
 Every file is processed in turn. A file that cannot be parsed or run gets one
 line on standard error, ``vmafuzz: FILE:LINE:COL: what is wrong``; the other
-files are still run, and the exit status is then 2. A test cut short by
+files are still run, and the exit status is then 2. ``--witness``: a witness search
+(``litmus.witness``) instead of every execution, where the test is an ``exists``. A test cut short by
 ``--max-states``, ``--seconds`` or ``--max-memory`` gets one such line too (no
 verdict): exit status 3 unless another test gave 2 or 1. With ``--check``, a test
 whose Observation differs from the ``Result:`` line of its doc comment makes
@@ -33,6 +34,11 @@ def add_arguments(parser) -> None:
     parser.add_argument("--seconds", type=float, default=None, metavar="S",
                         help="give up on a test after about S seconds (no verdict; the other "
                              "tests still run; default: no limit but --max-states and --max-memory)")
+    parser.add_argument("--witness", action="store_true",
+                        help="for an exists test: search depth first for one execution that "
+                             "satisfies the condition and stop there (Sometimes, with that state "
+                             "alone and no counts); where none is found, the exhaustive run's "
+                             "verdict (docs/exporting.md)")
     parser.add_argument("--graph", metavar="FILE",
                         help="draw an execution satisfying the condition (or the first one) to "
                              "FILE.svg, FILE.png or FILE.dot; with several tests, FILE.NAME.svg ...")
@@ -47,7 +53,7 @@ def run(args) -> int:
         try:
             prog = litmus.parse_file(path)
             with limits.budget(args.seconds):
-                result = litmus.run(prog, max_states=args.max_states)
+                result = (litmus.witness if args.witness else litmus.run)(prog, max_states=args.max_states)
             if args.graph:
                 graph_litmus(args.graph, prog, len(args.files) > 1)
         except litmus.LitmusIncomplete as exc:     # a budget ran out: no verdict for this test

@@ -37,7 +37,7 @@ import attrs
 from . import limits, ops
 from .engine import Execution, ModelError, ThreadSpec
 from .events import Loc, LocRef, Val, deps_of, raw
-from .explore import ExploreStats, ValuesDidNotSettle, explore_load_buffering
+from .explore import ExploreStats, StoreLog, ValuesDidNotSettle, explore, explore_load_buffering
 
 
 class LitmusError(Exception):
@@ -1083,11 +1083,26 @@ def _pointer(v: Any, pos: Pos, load: bool) -> LocRef:
     raise _Raise(pos, f"dereference of a non-pointer value {raw(v)!r}")
 
 
-class _Interp:
-    """Walks one thread's statements, yielding ``ops`` values to the engine."""
+# A thread's result in a witness search (``witness``) once a register took a value
+# the exists clause rules out, at an assignment after which nothing assigns that
+# register again: no execution below the state can satisfy the clause.
+DOOMED = object()
 
-    def __init__(self, locs: dict[str, Loc]):
+
+class _Doomed(Exception):
+    """Raised in a thread body by such an assignment (witness search only)."""
+
+
+class _Interp:
+    """Walks one thread's statements, yielding ``ops`` values to the engine.
+
+    ``doom`` (witness search only): ``id(Assign)`` -> the value the exists clause
+    pins that assignment's register to, for assignments no other can follow; a
+    thread that assigns another value stops there with result ``DOOMED``."""
+
+    def __init__(self, locs: dict[str, Loc], doom: dict[int, Any] | None = None):
         self.locs = locs
+        self.doom = doom
 
     def body(self, th: ThreadAst, init: dict[str, Any]) -> Iterator[Any]:
         env: dict[str, Any] = {r: 0 for r in th.registers}
@@ -1098,6 +1113,8 @@ class _Interp:
             yield from self.block(th.body, env)
         except _ReadThroughNonPointer:
             return DROPPED
+        except _Doomed:
+            return DOOMED
         return {k: raw(v) for k, v in env.items()}
 
     def block(self, stmts: tuple, env: dict) -> Iterator[Any]:
@@ -1112,6 +1129,9 @@ class _Interp:
                         env[s.target.name] = yield from self.call(value, env)
                     else:
                         env[s.target.name] = yield from self.eval(value, env)
+                    if self.doom is not None and id(s) in self.doom \
+                            and not _matches(env[s.target.name], self.doom[id(s)]):
+                        raise _Doomed
                 else:
                     ref = yield from self.address(s.target.arg, env, s.pos)
                     if ref.loc.lock:
@@ -1262,10 +1282,16 @@ class LitmusResult:
     executions: int
     blocked: int
     ok: bool
-    observation: str            # Never | Sometimes | Always
+    observation: str            # Never | Sometimes | Always (a witness search: Sometimes, the condition held once)
     seconds: float
     result: str | None          # the doc comment's Result: word
     flags: tuple = ()           # herd7's flags (data-race, ...): raised by some execution
+    # "exhaustive": every execution, herd7's states and counts; "witness": a witness
+    # search (``witness``) that stopped at the first execution satisfying the exists
+    # clause: ``states`` is that one state, and there are no counts (positive 1,
+    # negative 0 only say so); ``flags`` are that execution's.
+    search: str = "exhaustive"
+    searched: int = 0           # witness search: the states it explored
 
 
 def _keys_of(prop: Any) -> list[str]:
@@ -1412,10 +1438,11 @@ def static_loads(prog: Program, locs: dict[str, Loc]) -> dict[int, set]:
     return _per_thread(prog, visit)
 
 
-def build(prog: Program) -> tuple[list[ThreadSpec], dict[str, Loc]]:
-    """The engine threads of a parsed test, and its shared locations by name."""
+def build(prog: Program, doom: dict[int, Any] | None = None) -> tuple[list[ThreadSpec], dict[str, Loc]]:
+    """The engine threads of a parsed test, and its shared locations by name
+    (``doom``: the witness search's pinned last assignments, ``_last_pinned``)."""
     locs = _make_locations(prog)
-    interp = _Interp(locs)
+    interp = _Interp(locs, doom)
     specs = []
     for th in prog.threads:
         init = {}
@@ -1495,6 +1522,142 @@ def run(prog: Program, max_states: int | None = None) -> LitmusResult:
         time.perf_counter() - t0, prog.result, tuple(sorted(flags)))
 
 
+def _matches(v: Any, want: Any) -> bool:
+    """A register's value ``v`` is the condition's ``want`` (an int, or a location's
+    name: its address), as ``_holds`` compares them."""
+    v = raw(v)
+    if isinstance(want, str):
+        return isinstance(v, Loc) and v.name == want
+    return _same(v, want)
+
+
+def _pins(prop: Any) -> dict[str, Any]:
+    """The registers a condition pins: ``{"N:r": value}`` for each conjunct ``N:r=v``
+    (``v`` an int or an address) of a condition that is a conjunction; the condition
+    cannot hold in a final state where one of them has another value."""
+    if isinstance(prop, CAtom):
+        if isinstance(prop.value, CKey) or prop.key.startswith("["):
+            return {}
+        return {prop.key: prop.value}
+    if isinstance(prop, CJoin) and prop.op == "/\\":
+        out: dict[str, Any] = {}
+        conflict: set[str] = set()
+        for a in prop.args:
+            for k, v in _pins(a).items():
+                if k in out and not (type(out[k]) is type(v) and out[k] == v):
+                    conflict.add(k)     # pinned to two values: leave the key to the end
+                out.setdefault(k, v)
+        for k in conflict:
+            del out[k]
+        return out
+    return {}
+
+
+def _last_pinned(prog: Program, pins: dict[str, Any]) -> dict[int, Any]:
+    """``id(Assign)`` -> pinned value, for every assignment to a pinned register that
+    no assignment to it can follow in program order (a test has no loops: the
+    statements after it in its block and in the blocks around it). The register's
+    final value is the value that assignment gives it."""
+    out: dict[int, Any] = {}
+
+    def walk(stmts: tuple, tid: int, after: frozenset) -> frozenset:
+        assigned: set[str] = set()
+        for s in reversed(stmts):
+            later = after | assigned
+            if type(s) is Assign and type(s.target) is Name:
+                name = s.target.name
+                key = f"{tid}:{name}"
+                if key in pins and name not in later:
+                    out[id(s)] = pins[key]
+                assigned.add(name)
+            elif type(s) is If:
+                assigned |= walk(s.then, tid, frozenset(later)) | walk(s.other, tid, frozenset(later))
+        return frozenset(assigned)
+
+    for th in prog.threads:
+        walk(th.body, th.tid, frozenset())
+    return out
+
+
+def witness(prog: Program, max_states: int | None = None) -> LitmusResult:
+    """A witness search for an ``exists`` test: depth first, stopping at the first
+    execution whose final state satisfies the condition (and the filter); the verdict
+    is then Sometimes, as the exhaustive run's would be (that execution is one of
+    its executions). Where a register the condition pins to a value (a conjunct
+    ``N:r=v``) is assigned another value by an assignment that no other can follow,
+    the search goes no further below that state: no final state there satisfies the
+    condition.
+
+    The search runs once without load buffering, then, if the test's text suggests
+    promises (``explore_load_buffering``), once with those; each run's executions
+    are executions of the exhaustive run. If neither finds a witness, the verdict is
+    the exhaustive run's (``run``): a pruned search proves no Never, since the
+    promises of later passes come from the stores of runs it left out. Any other
+    quantifier, or a condition that pins no register, is the exhaustive run too.
+    A budget or ``max_states`` (per search) cut short: ``LitmusIncomplete``."""
+    pins = _pins(prog.condition) if prog.quantifier == "exists" else {}
+    if not pins:
+        return run(prog, max_states)
+    t0 = time.perf_counter()
+    doom = _last_pinned(prog, pins)
+    specs, locs = build(prog, doom)
+    keys = sorted(dict.fromkeys([*_keys_of(prog.condition), *prog.locations]), key=_key_order)
+    unset = {k: 0 for k in (*keys, *_keys_of(prog.filter)) if not k.startswith("[")}
+    log = StoreLog()
+    for tid, pairs in static_stores(prog, locs).items():
+        for loc, value in pairs:
+            log.stores.setdefault(loc, {}).setdefault(tid, set()).add(value)
+    for tid, found in static_loads(prog, locs).items():
+        for loc in found:
+            log.loads.setdefault(loc, set()).add(tid)
+    promised = log.speculation()
+    states = 0
+
+    def pruned(ex: Execution) -> bool:
+        return any(t.result is DOOMED for t in ex.threads)
+
+    progress = limits.working(lambda: f"litmus test {prog.name} (witness search)")
+    progress.__enter__()
+    try:
+        for spec in (None, promised) if promised is not None else (None,):
+            stats = ExploreStats()
+            for ex in explore(Execution(specs, speculation=spec), stats, max_states=max_states,
+                              prune=pruned):
+                if any(t.result is DROPPED or t.result is DOOMED for t in ex.threads):
+                    continue
+                full: dict[str, Any] = dict(unset)
+                for t in ex.threads:
+                    for reg, v in t.result.items():
+                        full[f"{t.tid}:{reg}"] = v
+                for name, loc in locs.items():
+                    full[f"[{name}]"] = ex.final_value(loc)
+                if prog.filter is not None and not _holds(prog.filter, full):
+                    continue
+                if not _holds(prog.condition, full):
+                    continue
+                flags_of = _flags_function()
+                flags = flags_of(ex.graph()) if flags_of is not None else frozenset()
+                return LitmusResult(
+                    prog.name, prog.quantifier, f"{prog.quantifier} {show_prop(prog.condition)}",
+                    tuple(keys), (tuple(full[k] for k in keys),), 1, 0, stats.executions,
+                    stats.blocked, True, "Sometimes", time.perf_counter() - t0, prog.result,
+                    tuple(sorted(flags)), search="witness", searched=states + stats.states)
+            states += stats.states
+            if stats.truncated:
+                raise LitmusIncomplete(prog.path, 1, 1, f"{stats.stopped or f'more than {max_states} states'}: "
+                                       f"no witness found in the states searched")
+    except (limits.OutOfTime, limits.OutOfMemory) as exc:
+        raise LitmusIncomplete(prog.path, 1, 1, f"{exc.message}: no witness found in the states searched") from None
+    except ModelError as exc:
+        cause = exc.__cause__
+        if isinstance(cause, _Raise):
+            raise LitmusError(prog.path, cause.pos.line, cause.pos.col, cause.msg) from None
+        raise LitmusError(prog.path, 1, 1, str(exc)) from None
+    finally:
+        progress.__exit__(None, None, None)
+    return run(prog, max_states)
+
+
 def _flags_function() -> Callable[[Any], frozenset] | None:
     """``memory.flags(graph)``: the names of the flags one execution raises. Looked
     up at run time: the model grows it while this front end is in use."""
@@ -1509,6 +1672,19 @@ def show_value(v: Any) -> str:
 def herd_text(r: LitmusResult) -> str:
     """The result in herd7's layout (compare ``../shared/litmus/kernel/*.herd7.out``)."""
     kind = {"exists": "Allowed", "~exists": "Forbidden", "forall": "Required"}[r.quantifier]
+    if r.search == "witness":
+        # Not herd7's layout: one state, no counts (they would not be herd7's).
+        return "\n".join([
+            f"Test {r.name} {kind}",
+            f"Witness search (vmafuzz litmus --witness): the first execution found that satisfies "
+            f"the condition, after {r.searched} states; other states not listed, executions not counted",
+            "States 1",
+            *(" ".join(f"{k}={show_value(v)};" for k, v in zip(r.keys, s)) for s in r.states),
+            "Ok",
+            *(f"Flag {f}" for f in r.flags),
+            f"Condition {r.condition}",
+            f"Observation {r.name} Sometimes (witness: some execution satisfies it; Sometimes or Always)",
+            f"Time {r.name} {r.seconds:.2f}"])
     lines = [f"Test {r.name} {kind}", f"States {len(r.states)}"]
     for s in r.states:
         lines.append(" ".join(f"{k}={show_value(v)};" for k, v in zip(r.keys, s)))
@@ -1528,9 +1704,11 @@ def json_record(r: LitmusResult) -> dict[str, Any]:
         "condition": r.condition,
         "states": [{k: show_value(v) if isinstance(v, Loc) else v for k, v in zip(r.keys, s)}
                    for s in r.states],
-        "positive": r.positive,
-        "negative": r.negative,
-        "executions": r.executions,
+        "positive": r.positive if r.search == "exhaustive" else None,
+        "negative": r.negative if r.search == "exhaustive" else None,
+        "executions": r.executions if r.search == "exhaustive" else None,
+        "search": r.search,
+        **({"states_searched": r.searched} if r.search == "witness" else {}),
         "seconds": round(r.seconds, 6),
         "result": r.result,
         "flags": list(r.flags),
