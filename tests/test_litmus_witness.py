@@ -140,3 +140,13 @@ exists (1:r0=1 /\\ 1:r1=0)
     record = json.loads(r.stdout)
     assert record["search"] == "witness" and record["observation"] == "Sometimes"
     assert record["positive"] is None and record["states_searched"] > 0
+
+
+def test_a_search_cut_short_is_no_verdict():
+    path = ROOT / "tests" / "exports" / "C" / "C-foreign-mm-put" / "9af0fd28f222dd3ef384.litmus"
+    with pytest.raises(litmus.LitmusIncomplete, match="no witness found in the states searched"):
+        litmus.witness(litmus.parse_file(str(path)), max_states=20)
+    r = subprocess.run([sys.executable, "-m", "fuzz", "litmus", "--witness", "--max-states", "20", str(path)],
+                       capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 3 and r.stdout == ""
+    assert "more than 20 states: no witness found" in r.stderr
