@@ -150,3 +150,14 @@ def test_a_search_cut_short_is_no_verdict():
                        capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 3 and r.stdout == ""
     assert "more than 20 states: no witness found" in r.stderr
+
+
+def test_a_register_pinned_to_two_values_is_left_to_the_end():
+    prog = _test("""C twice
+{ x=0; }
+P0(int *x) { int r0; r0 = READ_ONCE(*x); }
+P1(int *x) { WRITE_ONCE(*x, 1); }
+exists (0:r0=1 /\\ 0:r0=0)
+""")
+    result = litmus.witness(prog)
+    assert (result.search, result.observation) == ("exhaustive", "Never")
