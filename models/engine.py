@@ -196,9 +196,10 @@ class Thread:
 
 # The stale window: a load reads one of the newest STALE_WINDOW stores it may read,
 # a store goes among the newest; the rest are left out (and counted in
-# ``Execution.window_cuts``). Far above what any shipped scenario of the explorer
-# or the fuzzer reaches (at most 9 stores to one location), so it only bounds the
-# long runs the issue-14 bounds allow: 1,024 writer cycles (docs/memory-model.md).
+# ``Execution.window_cuts``). Above what the shipped scenarios reach (at most 10
+# entries in a co list at the defaults, 16 at the largest ``vmafuzz run`` draws), so
+# it bounds the long runs the issue-14 bounds allow: up to 1,024 writer cycles
+# (docs/memory-model.md, "The stale window"; a late load's cost grows faster than it).
 STALE_WINDOW = 16
 
 
