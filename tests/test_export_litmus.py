@@ -124,12 +124,20 @@ def test_export_is_what_the_exporter_writes(path):
             f"{strengthened_path(target)} is stale: run tests/exports/regen"
 
 
+# Why herd7 cannot answer these at all, measured (docs/exporting.md, docs/benchmarks.md).
+HERD7_OUT_OF_REACH = {
+    "C/C-foreign-mm-put/9af0fd28f222dd3ef384+acq.litmus":
+        ": 10^12.0 rf maps on its witness's event structure alone, 98% of them before the witness "
+        "in -speedcheck fast's order; herd7 does some 3 x 10^4 a second",
+}
+
+
 def _herd(path: Path) -> litmus.HerdOutcome:
     rel = str(path.relative_to(EXPORTS))
     out = path.with_name(path.name[:-len(".litmus")] + ".herd7.out")
     if rel in TIMEOUTS:
         pytest.xfail(f"herd7 did not finish {rel} within tests/exports/regen's time limit "
-                     f"(herd7-timeouts.txt)")
+                     f"(herd7-timeouts.txt){HERD7_OUT_OF_REACH.get(rel, '')}")
     assert out.is_file(), f"{out}: no herd7 output (run tests/exports/regen)"
     text = out.read_text()
     outcome = litmus.read_herd_output(text)
