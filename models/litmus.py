@@ -1473,7 +1473,7 @@ def run(prog: Program, max_states: int | None = None) -> LitmusResult:
     progress = limits.working(lambda: f"litmus test {prog.name}")
     progress.__enter__()
     try:
-        runs = explore_load_buffering(lambda spec: Execution(specs, speculation=spec),
+        runs = explore_load_buffering(lambda spec: Execution(specs, speculation=spec, stale_window=None),
                                       stats, max_states=max_states,
                                       static_stores=static_stores(prog, locs),
                                       static_loads=static_loads(prog, locs))
@@ -1621,7 +1621,7 @@ def witness(prog: Program, max_states: int | None = None) -> LitmusResult:
     try:
         for spec in (None, promised) if promised is not None else (None,):
             stats = ExploreStats()
-            for ex in explore(Execution(specs, speculation=spec), stats, max_states=max_states,
+            for ex in explore(Execution(specs, speculation=spec, stale_window=None), stats, max_states=max_states,
                               prune=pruned):
                 if any(t.result is DROPPED or t.result is DOOMED for t in ex.threads):
                     continue

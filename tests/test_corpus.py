@@ -102,7 +102,7 @@ def _doc(entry):
     (lambda d: d["scenario"].update(cycles="2"), "scenario: cycles must be an integer"),
     (lambda d: d["scenario"].update(cycles=0), "scenario:"),
     (lambda d: d["scenario"].update(colour=1), "scenario: unknown field 'colour'"),
-    (lambda d: d["scenario"].update(vmas=10_000_000), "scenario: --vmas must be at most 64"),
+    (lambda d: d["scenario"].update(vmas=10_000_000), "scenario: --vmas must be at most 1024"),
     (lambda d: d["decisions"].append(["rf", 1, 2, 5]), "out of range"),
     (lambda d: d["decisions"].append(["jump", 1, 2, 0]), "kind 'jump'"),
     (lambda d: d["decisions"].append(["thread", 0, 2, 0]), "does not fit"),

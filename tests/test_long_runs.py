@@ -123,3 +123,32 @@ def test_a_1024_cycle_run_finishes():
     ex.run(RandomChooser(random.Random(0)))
     assert ex.finished
     assert ex.steps > 19_000
+
+
+
+def test_litmus_runs_have_no_window():
+    # herd7's counts need every store: a reader that runs after more stores to one
+    # location than the window still reads the oldest (nothing orders its loads).
+    from models import litmus
+    n = engine.STALE_WINDOW + 3
+    stores = "\n".join(f"\tWRITE_ONCE(*x, {i});" for i in range(1, n + 1))
+    text = f"""C many-stores
+{{ }}
+P0(int *x, int *y)
+{{
+{stores}
+\tWRITE_ONCE(*y, 1);
+}}
+P1(int *x, int *y)
+{{
+\tint r0;
+\tint r1;
+\tr0 = READ_ONCE(*y);
+\tr1 = READ_ONCE(*x);
+}}
+exists (1:r0=1 /\\ 1:r1=0)
+"""
+    result = litmus.run(litmus.parse(text, "many-stores.litmus"))
+    assert result.observation == "Sometimes"
+    k0, k1 = result.keys.index("1:r0"), result.keys.index("1:r1")
+    assert {int(s[k1]) for s in result.states if int(s[k0]) == 1} == set(range(n + 1))
