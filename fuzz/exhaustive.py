@@ -11,6 +11,12 @@ at an intact-VMA violation or when every state was visited. So a scenario with
 both reports the violation (verdict "violated") and the race found on the way,
 if any; one that only races reports the race (verdict "data race"), after
 checking every state for a violation.
+
+Identical readers are swapped (``interchangeable``): of two states that differ
+only by which of two interchangeable readers did what, one is explored (symmetry
+reduction, ``models/explore.py``); the verdict, the rule and the shortest trace's
+length are those of the full search, ``stats.states`` counts the states up to the
+swaps and the bound says so.
 """
 
 from __future__ import annotations
@@ -18,7 +24,8 @@ from __future__ import annotations
 import attrs
 
 from models.engine import Execution
-from models.explore import ExploreStats, explore
+from models.events import PLAIN
+from models.explore import ExploreStats, NotAlone, explore
 from models.protocol import Observation
 from models.scenario import Scenario, ScenarioError, build
 
@@ -50,17 +57,23 @@ class CheckResult:
     # one, and the next one, cut short by the budget (None: not tried or none).
     smaller: tuple = ()                          # of Level
     cut_short: Level | None = None
+    # Symmetry reduction: the groups of interchangeable threads whose swaps were
+    # explored once (``interchangeable``); () when none.
+    symmetric: tuple = ()
+    alone: tuple = ()        # readers explored one at a time (``readers_alone``); () when not
 
     def bound(self) -> str:
         """What the verdict covers, in words: the search and the scenario."""
         what = self.described or self.scenario.describe()
+        up_to = "".join(([", identical readers swapped"] if self.symmetric else []) +
+                        ([", readers one at a time"] if self.alone else []))
         if self.verdict == "incomplete":
-            return f"exhaustive search of {what} stopped after {self.stats.states} states: no verdict"
+            return f"exhaustive search of {what} stopped after {self.stats.states} states{up_to}: no verdict"
         if self.verdict == "violated":
             text = (f"exhaustive, breadth first, on {what}: no shorter run of it violates "
-                    f"({self.stats.states} distinct states explored)")
+                    f"({self.stats.states} distinct states explored{up_to})")
         else:
-            text = f"exhaustive: every execution of {what} ({self.stats.states} distinct states)"
+            text = f"exhaustive: every execution of {what} ({self.stats.states} distinct states{up_to})"
         if self.smaller:
             text += "; deepened from " + "; ".join(f"{lv.described} ({lv.verdict}, {lv.states} states)"
                                                    for lv in self.smaller)
@@ -71,6 +84,8 @@ class CheckResult:
 
     def bound_json(self) -> dict:
         return {"search": "exhaustive", "states": self.stats.states, "complete": self.verdict != "incomplete",
+                "symmetric_threads": [list(g) for g in self.symmetric],
+                "readers_alone": list(self.alone),
                 "scenario": self.scenario.to_json(), "text": self.bound(),
                 "smaller": [{"scenario": lv.scenario.to_json(), "verdict": lv.verdict, "states": lv.states}
                             for lv in self.smaller],
@@ -110,10 +125,115 @@ class _Found(Exception):
     pass
 
 
+def _reader_roles() -> list:
+    """(family base class, role of a reader thread from its arguments) for the shipped
+    families whose readers are interchangeable: the same reader code, whose number
+    only names it (in its observation record, which the invariant does not read) or
+    picks what it looks up. Two readers with the same role run the same program; the
+    invariant judges each lookup by the reader's own events and the writers' ghost
+    records, whatever the reader's thread id, so it treats them alike."""
+    from models.seqlock import Seqlock
+    from models.vma.protocols import SpeculativeLookup
+    from models.vma_lock.protocols import VmaLock
+    # The third item: the family's readers only read (loads, fences, observations),
+    # so they can be explored one at a time (``readers_alone``).
+    return [
+        # reader(rid, lookups): lookup n is of VMA (rid + n) % VMAs
+        (SpeculativeLookup, lambda proto, args: (args[0] % len(proto.k.vmas),) + tuple(args[1:]), True),
+        # reader(rid, reads): rid unused
+        (Seqlock, lambda proto, args: tuple(args[1:]), True),
+        # reader(rid, lookups): rid only in the observation records; takes the VMA's
+        # read lock (an RMW of vm_refcnt), so not read-only
+        (VmaLock, lambda proto, args: tuple(args[1:]), False),
+    ]
+
+
+def interchangeable(world) -> tuple:
+    """Groups of thread ids of ``world`` that the explorer may swap (symmetry reduction).
+
+    A family may say so itself: ``interchangeable_threads(scenario)`` on the protocol,
+    returning groups of thread ids (it vouches that their programs and its invariant
+    treat them alike). Otherwise only the readers of a shipped family (protocols A and
+    B, the seqlock, protocol C) whose variant keeps the family's own ``reader``,
+    ``threads`` and ``check`` and with the same role (``_reader_roles``); never with
+    load buffering (promises are per thread)."""
+    proto = world.protocol
+    if any(t.promises for t in world.threads):
+        return ()
+    hook = getattr(proto, "interchangeable_threads", None)
+    if callable(hook):
+        return tuple(tuple(g) for g in hook(world.scenario) if len(g) > 1)
+    groups, _ = _readers_of_family(world)
+    return groups
+
+
+def _readers_of_family(world) -> tuple:
+    """(interchangeable groups, whether the readers only read) for a shipped family's
+    readers (``_reader_roles``); ((), False) for anything else."""
+    proto = world.protocol
+    cls = type(proto)
+    for base, role, read_only in _reader_roles():
+        if not isinstance(proto, base) or any(getattr(cls, m) is not getattr(base, m)
+                                              for m in ("reader", "threads", "check")):
+            continue
+        groups: dict = {}
+        for tid in world.readers:
+            body = world.threads[tid].body
+            if getattr(body, "__func__", None) is not base.reader or getattr(body, "__self__", None) is not proto:
+                return (), False
+            groups.setdefault(role(proto, world.threads[tid].args), []).append(tid)
+        return tuple(tuple(g) for g in groups.values() if len(g) > 1), read_only
+    return (), False
+
+
+def readers_alone(world) -> tuple:
+    """The readers the explorer may run one at a time (``explore``'s ``alone``):
+    those of a shipped family whose readers only read, with its own ``reader``,
+    ``threads`` and ``check`` (``_reader_roles``); () otherwise, and with load
+    buffering or a single reader.
+
+    Why no verdict and no shorter trace is lost. Let the readers only read (the
+    explorer checks it: a reader store voids the search, ``NotAlone``, and
+    ``check_variant`` explores again in full). Then no thread ever reads a
+    reader's event, so the writers do the same with or without any reader. Take a
+    state of the full search and drop every event of all readers but one, R: what is
+    left is consistent (LKMM's axioms forbid cycles and overlaps of relations that
+    only lose edges when events go, and a reader's events are no store any read
+    depends on), so it is a state the writers and R alone reach, in fewer steps or
+    as many. The family's invariant judges R's lookups by R's own events and the
+    writers' records (commits, provenance of stores), so R's findings are the same
+    in both. So a violation of the full search is one of a search with one reader,
+    at no more steps, and a state of that search is a state of the full one. A data
+    race needs a plain access: the first plain access anywhere makes
+    ``check_variant`` explore again in full, so a race is always judged there."""
+    if len(world.readers) < 2 or any(t.promises for t in world.threads):
+        return ()
+    _, read_only = _readers_of_family(world)
+    return tuple(world.readers) if read_only else ()
+
+
+class _Plain(Exception):
+    pass
+
+
 def check_variant(variant: type, scenario: Scenario, max_states: int | None = None,
-                  data_races=None) -> CheckResult:
-    """``data_races``: the race finder (default: the model's; tests pass their own)."""
+                  data_races=None, symmetry: bool = True, alone: bool = True) -> CheckResult:
+    """``data_races``: the race finder (default: the model's; tests pass their own).
+    ``symmetry``: swap interchangeable readers (``interchangeable``); ``alone``:
+    run read-only readers one at a time (``readers_alone``); False explores every
+    state."""
     world = build(variant, scenario)
+    solo = readers_alone(world) if alone else ()
+    if solo:
+        try:
+            return _check(variant, scenario, world, max_states, data_races, symmetry, solo)
+        except (NotAlone, _Plain):
+            pass
+    return _check(variant, scenario, world, max_states, data_races, symmetry, ())
+
+
+def _check(variant, scenario, world, max_states, data_races, symmetry, solo) -> CheckResult:
+    groups = interchangeable(world) if symmetry else ()
     oracle = Oracle(world, data_races)
     stats = ExploreStats()
     found: list = []
@@ -121,6 +241,8 @@ def check_variant(variant: type, scenario: Scenario, max_states: int | None = No
     done = [0]
 
     def prune(ex: Execution) -> bool:
+        if solo and ex.step_starts and any(PLAIN in e.tags for e in ex.events[ex.step_starts[-1]:]):
+            raise _Plain      # a data race may need two readers: explore in full
         # A violation can only appear where a lookup just reported.
         # With load buffering, only once no promise is open (oracle.lookup_finished).
         if ex.settled and (ex.just_settled or ex.ghosts and ex.step_starts
@@ -137,25 +259,32 @@ def check_variant(variant: type, scenario: Scenario, max_states: int | None = No
                 raise _Found
         # Once every reader has made all its lookups, no state below can violate:
         # the writers' remaining steps are not explored. Such a state counts as one
-        # complete execution (every lookup's outcome is fixed).
-        if ex.settled and all(ex.threads[r].done for r in world.readers):
+        # complete execution (every lookup's outcome is fixed). Readers alone: the
+        # reader that took steps (the others never will).
+        readers = world.readers
+        if solo:
+            readers = [r for r in readers if r in ex.step_tids]
+        if ex.settled and readers and all(ex.threads[r].done for r in readers):
             done[0] += 1
             return True
         return False
 
     root = Execution(world.threads)
     try:
-        for _ in explore(root, stats, max_states=max_states, prune=prune, breadth_first=True):
+        for _ in explore(root, stats, max_states=max_states, prune=prune, breadth_first=True,
+                         symmetry=groups, alone=solo):
             pass
     except _Found:
         v, ex = found[0]
         stats.executions += done[0]
         return CheckResult(variant.name, scenario, "violated", stats, v, ex, *_race(raced),
-                           described=scenario.describe(variant))
+                           described=scenario.describe(variant), symmetric=groups,
+                           alone=solo)
     stats.executions += done[0]
     verdict = DATA_RACE if raced else "incomplete" if stats.truncated else "holds"
     return CheckResult(variant.name, scenario, verdict, stats, None, None, *_race(raced),
-                       described=scenario.describe(variant))
+                       described=scenario.describe(variant), symmetric=groups,
+                           alone=solo)
 
 
 # States the deepening may spend beyond the first scenario (``check_deepening``):

@@ -4,18 +4,40 @@ Depth-first over states. A state is an ``Execution``; its successors are every
 runnable thread stepped with every option ``memory.check`` allows. States with
 the same ``Execution.key()`` (same graph reached by another interleaving) are
 explored once. Each finished execution carries the decision path that replays it.
+
+Symmetry reduction (``symmetry``): groups of interchangeable threads (the same
+program on the same arguments, up to a number the program and the invariant do not
+use; the caller vouches for that, see ``fuzz/exhaustive.py``). A state whose image
+under a permutation of the threads inside each group was already seen is not
+explored again: the two have the same future up to the renaming, so one violates
+exactly when the other does, after as many steps. Breadth first, the image seen
+first was reached in at most as many steps, so the first violation found is still
+one with the fewest steps.
+
+Readers alone (``alone``): threads that only read and whose findings each depend
+only on their own events and the other (writer) threads'. Once one of them has
+taken a step the others are not scheduled, so every state holds the writers and at
+most one of them (``fuzz/exhaustive.py`` says when and why that loses no verdict
+and no shorter trace). If one of them writes, the search raises ``NotAlone``
+(the caller explores again without it).
 """
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections import deque
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Sequence
 
 import attrs
 
 from . import limits
 from .engine import Decision, Execution, Speculation
+
+
+class NotAlone(Exception):
+    """A thread explored alone (``explore``'s ``alone``) made a store: it is not a
+    reader, and the search that assumed so is void."""
 
 
 @attrs.define
@@ -31,7 +53,9 @@ class ExploreStats:
 def explore(root: Execution, stats: ExploreStats | None = None,
             max_states: int | None = None, prune: Callable[[Execution], bool] | None = None,
             breadth_first: bool = False,
-            leaf: Callable[[Execution], None] | None = None) -> Iterator[Execution]:
+            leaf: Callable[[Execution], None] | None = None,
+            symmetry: Sequence[Sequence[int]] = (),
+            alone: Sequence[int] = ()) -> Iterator[Execution]:
     """Yield every distinct finished execution reachable from ``root``.
 
     ``prune(ex)`` is called once on every state; True means: do not explore
@@ -39,11 +63,26 @@ def explore(root: Execution, stats: ExploreStats | None = None,
     ``breadth_first`` visits states in order of steps taken, so the first
     violating state found is one with the fewest steps. ``leaf(ex)`` is called on
     every state where no thread can go on (finished or blocked).
+    ``symmetry``: groups of thread ids whose threads are interchangeable (module
+    docstring); a state is then explored once for all its images under swaps of
+    threads inside a group (``stats.states`` counts those classes).
+    ``alone``: thread ids of which at most one steps in any state (module
+    docstring); a step of one of them that stores raises ``NotAlone``. Thread
+    decisions are logged against every runnable thread, so paths replay as ever.
     """
     stats = stats if stats is not None else ExploreStats()
     t0 = time.perf_counter()
     check = limits.check
-    seen = {root.key()}
+    perms = permutations(symmetry, len(root.threads))
+    if perms:
+        def key_of(ex: Execution):
+            k = ex.key()
+            return frozenset([k] + [permuted_key(k, p) for p in perms])
+    else:
+        def key_of(ex: Execution):
+            return ex.key()
+    seen = {key_of(root)}
+    alone_set = frozenset(alone) if len(alone) > 1 else frozenset()
     stack = deque([root])
     take = stack.popleft if breadth_first else stack.pop
     stats.states = 1
@@ -53,7 +92,12 @@ def explore(root: Execution, stats: ExploreStats | None = None,
             ex = take()
             if prune is not None and prune(ex):
                 continue
-            ready = ex.runnable()
+            every = ex.runnable()
+            ready = every
+            if alone_set:
+                moved = alone_set.intersection(ex.step_tids)
+                if moved:
+                    ready = [t for t in every if t not in alone_set or t in moved]
             if not ready:
                 if leaf is not None:
                     leaf(ex)
@@ -69,12 +113,16 @@ def explore(root: Execution, stats: ExploreStats | None = None,
             for m, (k, tid, n_opts, i, opt) in enumerate(moves):
                 # The last successor takes the parent itself: one replay fewer per state.
                 child = ex.fork() if m < last else ex
-                if len(ready) > 1:
-                    child.path.append(Decision("thread", -1, len(ready), k))
+                if len(every) > 1:
+                    child.path.append(Decision("thread", -1, len(every), every.index(tid)))
                 if n_opts > 1:
                     child.path.append(Decision(opt.kind, tid, n_opts, i))
+                n_events = len(child.events)
                 child.apply(tid, opt)
-                key = child.key()
+                if tid in alone_set and any(e.kind == "W" for e in child.events[n_events:]
+                                            if e.tid == tid):
+                    raise NotAlone(f"thread {child.threads[tid].spec.name} stores: it is not read-only")
+                key = key_of(child)
                 if key in seen:
                     continue
                 seen.add(key)
@@ -89,6 +137,69 @@ def explore(root: Execution, stats: ExploreStats | None = None,
         stats.stopped = exc.message
     finally:
         stats.seconds = time.perf_counter() - t0
+
+
+# At most this many thread permutations per state: a larger group is cut into
+# smaller ones (still sound: fewer swaps only merge fewer states).
+MAX_PERMUTATIONS = 120
+
+
+def permutations(groups: Sequence[Sequence[int]], n_threads: int) -> list[tuple[int, ...]]:
+    """Every permutation of ``range(n_threads)`` that only swaps threads inside a
+    group of ``groups``, the identity left out. Groups are split until their
+    permutations number at most ``MAX_PERMUTATIONS`` in all."""
+    parts: list[list[int]] = []
+    for g in groups:
+        g = sorted(set(g))
+        if len(g) > 1:
+            parts.append(g)
+    if not parts:
+        return []
+
+    def count(ps) -> int:
+        out = 1
+        for p in ps:
+            for k in range(2, len(p) + 1):
+                out *= k
+        return out
+
+    while count(parts) > MAX_PERMUTATIONS:
+        parts.sort(key=len)
+        big = parts.pop()
+        half = len(big) // 2
+        parts += [x for x in (big[:half], big[half:]) if len(x) > 1]
+    out = []
+    for images in itertools.product(*(itertools.permutations(p) for p in parts)):
+        perm = list(range(n_threads))
+        for p, image in zip(parts, images):
+            for a, b in zip(p, image):
+                perm[a] = b
+        perm = tuple(perm)
+        if perm != tuple(range(n_threads)):
+            out.append(perm)
+    return out
+
+
+def permuted_key(key: tuple, perm: Sequence[int]) -> tuple:
+    """``Execution.key()`` of the state with thread ``t`` renamed ``perm[t]``: the
+    key that state has when the threads of each swapped pair run the same program.
+    Follows ``Execution.key``'s shape: per-thread reads (an event is ``(tid, i)``,
+    ``("init", name)``, ``("promise", value)`` or None), coherence orders by
+    location name, ghost places ``(tid, events before it)``.
+    tests/test_explore_symmetry.py checks it against keys of mirrored runs."""
+    reads, co, ghosts = key
+
+    def ren(x):
+        if x is not None and type(x[0]) is int:
+            return (perm[x[0]], x[1])
+        return x
+
+    new_reads = [None] * len(reads)
+    for t, rs in enumerate(reads):
+        new_reads[perm[t]] = tuple(ren(x) for x in rs)
+    new_co = tuple(sorted((loc, tuple(ren(x) for x in order)) for loc, order in co))
+    new_ghosts = tuple((perm[t], n) for t, n in ghosts)
+    return tuple(new_reads), new_co, new_ghosts
 
 
 MAX_PASSES = 6
