@@ -34,8 +34,8 @@ for cmd in ("run", "campaign"):
     CASES.append((cmd, "--seed", "x"))
     CASES.append((cmd, "--profile", "prod"))
 for cmd in ("explore", "run", "campaign"):
-    for opt, values in {"--writers": ("0", "-1", "99", "x"), "--cycles": ("0", "1000"), "--readers": ("9",),
-                        "--lookups": ("65",), "--vmas": ("0", "65"), "--width": ("0", "65", "-1"),
+    for opt, values in {"--writers": ("0", "-1", "99", "x"), "--cycles": ("0", "1025"), "--readers": ("9",),
+                        "--lookups": ("65",), "--vmas": ("0", "1025"), "--width": ("0", "65", "-1"),
                         "--spare-files": ("-1", "100000"), "--slab": ("nope",)}.items():
         for v in values:
             CASES.append((cmd, opt, v))
