@@ -66,9 +66,14 @@ class Mode:
 # across many writer cycles: the wrap-around bugs); naive random testing, a thread
 # and an option uniform at every step (bugs that need many reorderings at once).
 MODES = ((Mode(0.3, 0.25), 3), (Mode(0.3, 0.25, stall=True), 1), (Mode(1.0, 1.0), 2))
-# Runs before each Hypothesis example: about twice the time of the example itself
-# (bench/fuzz.py --throughput: the fuzzer's steps/s about half a bare random chooser's).
-RUNS_PER_EXAMPLE = 16
+# Runs before each Hypothesis example after the first: an example costs about as
+# much as ten of these runs of the same length (its draws, its bookkeeping), and the
+# runs find nearly every first failure, so Hypothesis keeps a fifth of the time or
+# less (bench/fuzz.py --throughput: the fuzzer's steps/s over a bare random chooser's).
+# Before the second example, FIRST_RUNS: the cheap bugs are found there, with no
+# example in between.
+RUNS_PER_EXAMPLE = 32
+FIRST_RUNS = 128
 
 Step = tuple[int, int]          # (thread, option index)
 

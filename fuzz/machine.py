@@ -40,7 +40,7 @@ import contextlib
 import random
 import time
 import zlib
-from typing import Any
+from typing import Any, Callable
 
 import attrs
 from hypothesis import HealthCheck, Phase, Verbosity, event, seed as hyp_seed, settings, target
@@ -55,7 +55,7 @@ from models.engine import Execution, FirstChooser, Picked
 from models.protocol import Observation
 from models.scenario import Scenario, ScenarioError, World, build, count
 
-from .guided import RUNS_PER_EXAMPLE as GUIDED_RUNS_PER_EXAMPLE, GuidedSearch
+from .guided import FIRST_RUNS as GUIDED_FIRST_RUNS, RUNS_PER_EXAMPLE as GUIDED_RUNS_PER_EXAMPLE, GuidedSearch
 from .minimize import minimize, minimize_race
 from .oracle import DataRace, Oracle, Violation, lookup_finished
 
@@ -212,8 +212,9 @@ class Sizes:
 
 def _guided_slice(guided: GuidedSearch, recorder: Recorder) -> None:
     """The coverage-guided phase's share before one example: a fixed number of
-    runs (so a seeded run is the same every time); a failure ends the search."""
-    for _ in range(GUIDED_RUNS_PER_EXAMPLE):
+    runs (so a seeded run is the same every time), more before the second example
+    than later; a failure ends the search."""
+    for _ in range(GUIDED_FIRST_RUNS if recorder.examples == 1 else GUIDED_RUNS_PER_EXAMPLE):
         f = _guided_run(guided, recorder)
         if f is not None:
             recorder.found(f, by="guided")
@@ -228,6 +229,34 @@ def _guided_run(guided: GuidedSearch, recorder: Recorder) -> Failure | None:
     recorder.steps += guided.steps - before[0]
     recorder.lookups += guided.lookups - before[1]
     return None if f is None else Failure.of(f.violation, f.execution, guided.world)
+
+
+_SPAN_LABELS: dict[int, int] = {}
+
+
+def _index_drawer(data) -> Callable[[int], int]:
+    """A function drawing an option index in 0..hi from a rule's ``st.data()``: the
+    same choice, in the same span, as ``data.draw(st.integers(0, hi))``, so
+    Hypothesis's database entries and its shrinking see what they always saw, at
+    about a third of the cost (no strategy validation, draw timing, notes or
+    deprecation checks per draw: most of an example's time went there).
+    Hypothesis without these internals gets the public draw."""
+    cd = getattr(data, "conjecture_data", None)
+    if cd is None or not all(hasattr(cd, a) for a in ("start_span", "stop_span", "draw_integer")):
+        return lambda hi: data.draw(st.integers(0, hi))
+    start, stop, integer = cd.start_span, cd.stop_span, cd.draw_integer
+
+    def draw(hi: int) -> int:
+        label = _SPAN_LABELS.get(hi)
+        if label is None:
+            from hypothesis.strategies._internal.lazy import unwrap_strategies
+            label = _SPAN_LABELS[hi] = unwrap_strategies(st.integers(0, hi)).label
+        start(label)
+        try:
+            return integer(0, hi)
+        finally:
+            stop()
+    return draw
 
 
 class _World:
@@ -296,6 +325,7 @@ def machine_for(world: World, recorder: Recorder, max_steps: int = DEFAULT_MAX_S
             ex = self.ex
             w = self.w
             oracle, writers, readers = w.oracle, w.writers, w.readers
+            draw = _index_drawer(data)
             for _ in range(burst):
                 ready = ex.runnable()
                 if tid not in ready or ex.steps >= max_steps:
@@ -311,7 +341,7 @@ def machine_for(world: World, recorder: Recorder, max_steps: int = DEFAULT_MAX_S
                 # writer store, instead of turning into an invalid choice that
                 # Hypothesis would replace with 0 (the newest).
                 n = len(ex.options(tid))
-                i = min(data.draw(st.integers(0, max(n - 1, MIN_RANGE))), n - 1)
+                i = min(draw(max(n - 1, MIN_RANGE)), n - 1)
                 if i:
                     self.stale += 1
                 ex.schedule(ready, tid)
