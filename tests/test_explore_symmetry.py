@@ -197,3 +197,12 @@ def test_plain_accesses_fall_back_to_the_full_search():
     reduced = _check(name, True, readers=2)
     assert reduced.alone == ()
     assert _outcome(reduced) == _outcome(full)
+
+
+def test_protocol_c_symmetry_keeps_the_shortest_violation():
+    full = _check("C-no-seq-check", False, readers=2)
+    reduced = _check("C-no-seq-check", True, readers=2)
+    assert reduced.symmetric and not reduced.alone
+    assert _outcome(reduced) == _outcome(full)
+    assert full.verdict == "violated"
+    assert reduced.stats.states < full.stats.states
