@@ -67,6 +67,9 @@ class ThreadSpec:
     # Load buffering (``Speculation``): location -> the values this thread's loads
     # may promise. None: this thread's loads only read stores that exist.
     promises: Any = attrs.field(default=None, eq=False)
+    # Operations this thread may take before it is an endless thread; None:
+    # limits.MAX_THREAD_OPERATIONS (models/scenario.py raises it for long scenarios).
+    max_operations: int | None = attrs.field(default=None, eq=False)
 
 
 @attrs.frozen(slots=True)
@@ -794,10 +797,10 @@ class Execution:
             send = None if result is None else Val(result[0], result[1], t.ctx)
         step = limits.STEP
         while True:
-            if len(t.received) > limits.MAX_THREAD_OPERATIONS:
+            if len(t.received) > (t.spec.max_operations or limits.MAX_THREAD_OPERATIONS):
                 raise EndlessThread(f"{_where(t.gen)}thread {t.spec.name} took more than "
-                                    f"{limits.MAX_THREAD_OPERATIONS} operations without finishing "
-                                    f"(an endless loop?)")
+                                    f"{t.spec.max_operations or limits.MAX_THREAD_OPERATIONS} operations "
+                                    f"without finishing (an endless loop?)")
             step[0] += 1
             step[1] = True          # the watchdog times the thread's code until it yields
             try:

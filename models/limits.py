@@ -55,8 +55,12 @@ class EndlessStep(Stop):
 
 
 # Operations one thread may take (fences and ghost steps included) before it is an
-# endless thread: the largest shipped scenario's writer takes about a thousand.
-MAX_THREAD_OPERATIONS = 100_000
+# endless thread: the largest shipped scenario's writer takes about a thousand. A
+# long scenario raises it per thread by OPERATIONS_PER_CYCLE for each of its writer
+# cycles x VMAs (models/scenario.py: A's writer takes about 19 a cycle), so a
+# protocol that loops forever is still caught within seconds at the defaults.
+MAX_THREAD_OPERATIONS = 10_000
+OPERATIONS_PER_CYCLE = 100
 # How long one step of a thread (the code between two yields) may run: a step is
 # microseconds of Python.
 STEP_SECONDS = 10.0

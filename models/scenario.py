@@ -14,6 +14,7 @@ from typing import Any
 
 import attrs
 
+from . import limits
 from .engine import ThreadSpec
 from .protocol import Protocol
 from .vma.kernel import SLABS
@@ -139,6 +140,11 @@ def build(variant: type[Protocol], scenario: Scenario) -> World:
     names = [t.name for t in threads]
     writers = tuple(i for i, n in enumerate(names) if n.startswith("writer"))
     readers = tuple(i for i, n in enumerate(names) if not n.startswith("writer"))
+    work = scenario.cycles * scenario.vmas
+    if work > 1:
+        # a long scenario's threads may take more operations (the default is for one cycle)
+        limit = limits.MAX_THREAD_OPERATIONS + limits.OPERATIONS_PER_CYCLE * work
+        threads = [attrs.evolve(t, max_operations=limit) for t in threads]
     if getattr(variant, "load_buffering", False):
         threads = with_promises(threads)
     return World(variant, scenario, proto, tuple(threads), writers, readers)

@@ -152,3 +152,11 @@ exists (1:r0=1 /\\ 1:r1=0)
     assert result.observation == "Sometimes"
     k0, k1 = result.keys.index("1:r0"), result.keys.index("1:r1")
     assert {int(s[k1]) for s in result.states if int(s[k0]) == 1} == set(range(n + 1))
+
+
+def test_endless_thread_limit_grows_with_the_scenario():
+    from models import limits
+    small = _world("A")
+    assert all(t.max_operations is None for t in small.threads)   # the default, caught early
+    big = _world("A", cycles=1024)
+    assert all(t.max_operations >= limits.MAX_THREAD_OPERATIONS + 1024 * 19 for t in big.threads)
