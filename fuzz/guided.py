@@ -59,13 +59,24 @@ class Mode:
     switch: float       # probability that a step draws the thread (else the last one goes on)
     stale: float        # probability that a load or store draws its option (else the newest)
     stall: bool = False  # leave one thread out for a stretch of steps (log-uniform in length)
+    # leave one thread out, after a few steps of its own, until the location it read
+    # last holds the value it read again, written by another store (ABA: a counter
+    # that wrapped, a pointer to a freed and reused slot); the wrap-around bugs with
+    # wide counters (A-narrow-seq with 8 bits: 256 writer cycles) need that moment
+    aba: bool = False
 
 
 # Each run draws its mode, with these weights: mostly sticky threads and few stale
 # reads (a race through a few preemptions); a stalled thread (a reader preempted
 # across many writer cycles: the wrap-around bugs); naive random testing, a thread
 # and an option uniform at every step (bugs that need many reorderings at once).
-MODES = ((Mode(0.3, 0.25), 3), (Mode(0.3, 0.25, stall=True), 1), (Mode(1.0, 1.0), 2))
+MODES = ((Mode(0.3, 0.25), 3), (Mode(0.3, 0.25, stall=True), 1), (Mode(1.0, 1.0), 2),
+         (Mode(0.3, 0.1, aba=True), 1))
+# The search as it was before the parent and cut biases (RECENT, NEAR): the guided
+# shrinking's runs, which look for a shorter route, not the next link of a chain.
+SHRINK_MODES = ((Mode(0.3, 0.25), 4), (Mode(0.3, 0.25, stall=True), 1), (Mode(1.0, 1.0), 1),
+                (Mode(0.3, 0.1, aba=True), 1))
+ABA_AFTER = 40          # the stalled thread's own steps before an ABA stall, at most
 # Runs before each Hypothesis example after the first: an example costs about as
 # much as ten of these runs of the same length (its draws, its bookkeeping), and the
 # runs find nearly every first failure, so Hypothesis keeps a fifth of the time or
@@ -80,6 +91,8 @@ Step = tuple[int, int]          # (thread, option index)
 
 _MODES = tuple(m for m, _ in MODES)
 _WEIGHTS = tuple(w for _, w in MODES)
+_SHRINK_MODES = tuple(m for m, _ in SHRINK_MODES)
+_SHRINK_WEIGHTS = tuple(w for _, w in SHRINK_MODES)
 
 
 @attrs.frozen(slots=True)
@@ -139,16 +152,37 @@ class GuidedSearch:
     lookups: int = 0                                    # lookups the oracle checked
     # Called with (race, execution) at a run's first data race; None: races are not looked for.
     on_race: Callable[[DataRace, Execution], None] | None = None
+    # False: the unbiased search (SHRINK_MODES, any parent, any cut), for shrinking
+    biased: bool = True
+    window_cuts: int = 0                                # option lists the stale window cut
+
+    @staticmethod
+    def _last_read(ex: Execution, tid: int) -> tuple | None:
+        """(location, value, store) of the thread's last read, None before its first."""
+        events = ex.events
+        for e in reversed(ex.threads[tid].events):
+            w = ex.rf.get(e)
+            if w is not None and events[e].kind == "R":
+                return events[e].loc, events[w].value, w
+        return None
 
     def run(self) -> GuidedFailure | None:
         """One run: a kept schedule's prefix, then random steps, to the end or a failure."""
         rng = self.rng
-        mode = rng.choices(_MODES, _WEIGHTS)[0]
+        if not self.biased:
+            mode = rng.choices(_SHRINK_MODES, _SHRINK_WEIGHTS)[0]
+        else:
+            mode = rng.choices(_MODES, _WEIGHTS)[0]
         switch, stale = mode.switch, mode.stale
         nk = len(self.kept)
-        k = nk - 1 - rng.randrange(min(nk, RECENT_N)) if rng.random() < RECENT else rng.randrange(nk)
+        if not self.biased:
+            k = rng.randrange(nk)
+        else:
+            k = nk - 1 - rng.randrange(min(nk, RECENT_N)) if rng.random() < RECENT else rng.randrange(nk)
         parent = self.kept[k]
-        if rng.random() < NEAR:
+        if not self.biased:
+            cut = rng.randint(0, len(parent))
+        elif rng.random() < NEAR:
             at = self.kept_new[k]
             cut = rng.randint(max(0, min(len(parent), at - NEAR_BEFORE)), min(len(parent), at + NEAR_AFTER))
         else:
@@ -166,6 +200,11 @@ class GuidedSearch:
             stalled = rng.randrange(len(ex.threads))
             stall_from = rng.randrange(max(1, self.max_steps // 2))
             stall_to = stall_from + int(2 ** rng.uniform(0, math.log2(max(2, self.max_steps))))
+        watch = None           # aba: what the stalled thread read last; False once it came back
+        if mode.aba:
+            stalled = rng.randrange(len(ex.threads))
+            aba_after = rng.randrange(1, ABA_AFTER)
+            own = 0
         while ex.steps < self.max_steps:
             ready = ex.runnable()
             if not ready:
@@ -176,6 +215,18 @@ class GuidedSearch:
                 pick = ready
                 if stall_from <= ex.steps < stall_to and stalled in ready and len(ready) > 1:
                     pick = [t for t in ready if t != stalled]
+                elif mode.aba and watch is not False and stalled in ready and len(ready) > 1:
+                    if watch is None and own >= aba_after:
+                        watch = self._last_read(ex, stalled)
+                        if watch is None:
+                            aba_after = own + 1          # no read yet: stall after its next step
+                    if watch is not None:
+                        loc, value, w = watch
+                        newest = ex.co[loc][-1]
+                        if newest != w and ex.events[newest].value == value:
+                            watch = False                # the value came back: let it go on
+                        else:
+                            pick = [t for t in ready if t != stalled]
                 tid = last if last in pick and rng.random() >= switch else pick[rng.randrange(len(pick))]
                 n = len(ex.options(tid))
                 i = 0 if n == 1 or rng.random() >= stale else rng.randrange(n)
@@ -185,6 +236,8 @@ class GuidedSearch:
             self.steps += 1
             schedule.append((tid, i))
             last = tid
+            if mode.aba and tid == stalled:
+                own += 1
             if lookup_finished(ex, seen):
                 self.lookups += sum(1 for g in ex.ghosts[seen:] if isinstance(g[1], Observation))
                 if self.on_race is not None and not raced:
@@ -195,8 +248,10 @@ class GuidedSearch:
                         self.on_race(r, ex)
                 v = oracle.check(ex)
                 if v is not None:
+                    self.window_cuts += ex.window_cuts
                     return GuidedFailure(v, ex)
             seen = len(ex.ghosts)
+        self.window_cuts += ex.window_cuts
         self._keep(ex, schedule)
         return None
 

@@ -160,6 +160,10 @@ class Recorder:
     guided_runs: int = 0           # runs of the coverage-guided phase (fuzz/guided.py)
     found_by: str | None = None    # "hypothesis" | "guided": who found the first failure
     first_guided: int | None = None  # coverage-guided runs up to the first failure
+    window_cuts: int = 0           # option lists the stale window cut (models/engine.py)
+    max_steps: int = 0             # steps an example may take
+    run_steps: int = 0             # steps of the sequentially consistent run (a whole run)
+    guided_steps: int = 0          # steps a coverage-guided run may take
 
     def raced(self, race: DataRace, ex: Execution, world: World | None = None) -> None:
         self.races += 1
@@ -223,9 +227,10 @@ def _guided_slice(guided: GuidedSearch, recorder: Recorder) -> None:
 
 def _guided_run(guided: GuidedSearch, recorder: Recorder) -> Failure | None:
     """One guided run, counted in the recorder; its failure, if it found one."""
-    before = guided.steps, guided.lookups
+    before = guided.steps, guided.lookups, guided.window_cuts
     f = guided.run()
     recorder.guided_runs += 1
+    recorder.window_cuts += guided.window_cuts - before[2]
     recorder.steps += guided.steps - before[0]
     recorder.lookups += guided.lookups - before[1]
     return None if f is None else Failure.of(f.violation, f.execution, guided.world)
@@ -386,6 +391,7 @@ def machine_for(world: World, recorder: Recorder, max_steps: int = DEFAULT_MAX_S
         def teardown(self):
             if self.ex is None:
                 return
+            recorder.window_cuts += self.ex.window_cuts
             target(float(self.stale), label="stale reads")
             target(float(self.writer_steps_in_lookup), label="writer steps while a lookup is open")
             if self.raced:
@@ -445,6 +451,24 @@ class FuzzResult:
     guided_runs: int = 0            # runs of the coverage-guided phase (fuzz/guided.py)
     found_by: str | None = None     # "hypothesis" | "guided": what found the first failure
     guided_to_first: int | None = None  # coverage-guided runs up to the first failure
+    window_cuts: int = 0            # option lists the stale window cut (long runs only)
+    max_steps: int = 0              # steps an example may take
+    run_steps: int = 0              # steps of a whole (sequentially consistent) run
+    guided_steps: int = 0           # steps a coverage-guided run may take
+
+    def limits_text(self) -> str:
+        """The bounds of a long scenario's runs, when they bit ("" when not)."""
+        parts = []
+        if self.run_steps and self.max_steps < self.run_steps:
+            guided = (f", the coverage-guided runs up to {self.guided_steps}"
+                      if self.guided_runs and self.guided_steps > self.max_steps else "")
+            parts.append(f"Hypothesis's examples cut at {self.max_steps} steps of a "
+                         f"{self.run_steps}-step run{guided}")
+        if self.window_cuts:
+            from models.engine import STALE_WINDOW
+            parts.append(f"loads read at most {STALE_WINDOW} stores back "
+                         f"({count(self.window_cuts, 'option list')} cut)")
+        return "".join(f"; {p}" for p in parts)
 
     @property
     def shrunk_steps(self) -> int | None:
@@ -460,11 +484,12 @@ class FuzzResult:
             where = f"scenario {self.scenario.describe(variant)}"
         runs = f" and {count(self.guided_runs, 'coverage-guided run')}" if self.guided_runs else ""
         return (f"fuzzed: {count(self.examples, 'example')}{runs}, {count(self.lookups, 'lookup')} checked, "
-                f"{where}")
+                f"{where}{self.limits_text()}")
 
     def bound_json(self, variant: type | None = None) -> dict:
         return {"search": "fuzzed", "examples": self.examples, "guided_runs": self.guided_runs,
-                "lookups": self.lookups,
+                "lookups": self.lookups, "max_steps": self.max_steps, "run_steps": self.run_steps,
+                "guided_steps": self.guided_steps, "window_cuts": self.window_cuts,
                 "scenario": (self.sizes.base if self.sizes else self.scenario).to_json(),
                 "upto": self.sizes.upto.to_json() if self.sizes else None,
                 "drawn": list(self.sizes.drawn) if self.sizes else [],
@@ -549,10 +574,14 @@ def _fuzz(variant: type, scenario: Scenario, *, max_examples, seconds, seed, max
           database, recorder, shrink, data_races, sizes, guided) -> FuzzResult:
     world = build(variant, scenario if sizes is None else sizes.upto)
     sc_steps = sc_length(world)
+    guided_steps = max_steps
     if max_steps is None:
         # Weak runs can take a few more steps than the SC run (a lookup that
         # reads a stale value goes down another branch); leave room.
         max_steps = min(DEFAULT_MAX_STEPS, 2 * sc_steps + 20)
+        # The guided runs are no Hypothesis examples (no draws to overrun): a long
+        # scenario's whole run (1,024 writer cycles: about 20,000 steps).
+        guided_steps = 2 * sc_steps + 20
     # Rule calls per example. Every call but ``idle`` runs at least one
     # operation, and once the threads are done Hypothesis keeps calling
     # ``idle`` up to this count, so keep it near the length of a whole run.
@@ -560,12 +589,13 @@ def _fuzz(variant: type, scenario: Scenario, *, max_examples, seconds, seed, max
     rec = recorder if recorder is not None else Recorder()
     rec.started = time.perf_counter()
     rec.deadline = rec.started + seconds if seconds is not None else None
+    rec.max_steps, rec.run_steps, rec.guided_steps = max_steps, sc_steps, guided_steps if guided else 0
     search = None
     if guided:
         # On the smallest scenario drawn from: what it finds needs no scenario shrinking.
         gworld = world if sizes is None else build(variant, sizes.base)
         goracle = Oracle(gworld, data_races)
-        search = GuidedSearch(gworld, goracle, max_steps, random.Random(_guided_seed(variant, seed, profile)),
+        search = GuidedSearch(gworld, goracle, guided_steps, random.Random(_guided_seed(variant, seed, profile)),
                               on_race=(lambda r, ex: rec.raced(r, ex, gworld)) if goracle.races_modelled else None)
     cls = machine_for(world, rec, max_steps=max_steps, max_burst=max_burst, data_races=data_races,
                       sizes=sizes, guided=search)
@@ -659,7 +689,8 @@ def _fuzz(variant: type, scenario: Scenario, *, max_examples, seconds, seed, max
                       rec.examples, rec.first_example, elapsed, rec.first_seconds, rec.steps,
                       interrupted, spent, rec.lookups, rec.race, rec.races, rec.first_race_seconds,
                       sizes=sizes, guided_runs=rec.guided_runs, found_by=rec.found_by,
-                      guided_to_first=rec.first_guided)
+                      guided_to_first=rec.first_guided, window_cuts=rec.window_cuts,
+                      max_steps=rec.max_steps, run_steps=rec.run_steps, guided_steps=rec.guided_steps)
 
 
 # Each smaller scenario the scenario-shrinking pass tries gets this long (or what
@@ -755,6 +786,7 @@ def _guided_shrink(search: GuidedSearch, best: Failure, rec: Recorder, deadline:
     world = search.world
     best = _minimized(world, best, deadline)
     runs = max(GUIDED_SHRINK_RUNS, GUIDED_SHRINK_FACTOR * search.runs)
+    search.biased = False       # a shorter route, not the next link of a chain
     for _ in range(runs):
         if best.steps <= 1 or time.perf_counter() > deadline:
             break
@@ -787,7 +819,8 @@ def result_from_recorder(variant: type, scenario: Scenario, rec: Recorder,
                       rec.first_seconds, rec.steps, interrupted=True, lookups=rec.lookups,
                       race=rec.race, races=rec.races, seconds_to_first_race=rec.first_race_seconds,
                       sizes=sizes, guided_runs=rec.guided_runs, found_by=rec.found_by,
-                      guided_to_first=rec.first_guided)
+                      guided_to_first=rec.first_guided, window_cuts=rec.window_cuts,
+                      max_steps=rec.max_steps, run_steps=rec.run_steps, guided_steps=rec.guided_steps)
 
 
 def database_dir(variant: type, scenario: Scenario) -> str:

@@ -97,7 +97,7 @@ def test_ctrl_c_keeps_what_was_found(monkeypatch, tmp_path, capsys):
     ["run", "A-nope"], ["run", "A", "--max-examples", "0"], ["run", "A", "--steps", "0"],
     ["run", "A", "--cycles", "0"], ["run", "A", "--seconds", "-1"], ["run", "A", "--seconds", "nan"],
     ["run", "A", "--seconds", "inf"], ["run", "A", "--vmas", "100000"], ["run", "A", "--readers", "9"],
-    ["run", "A", "--cycles", "33", "--writers", "2"], ["run", "A", "--lookups", "9", "--readers", "8"],
+    ["run", "A", "--cycles", "513", "--writers", "2"], ["run", "A", "--lookups", "9", "--readers", "8"],
     ["run", "A", "--width", "65"], ["explore", "B", "--spare-files", "5000"],
 ])
 def test_bad_input_exit_2(argv, capsys):
