@@ -169,20 +169,14 @@ class GuidedSearch:
     def run(self) -> GuidedFailure | None:
         """One run: a kept schedule's prefix, then random steps, to the end or a failure."""
         rng = self.rng
-        if not self.biased:
-            mode = rng.choices(_SHRINK_MODES, _SHRINK_WEIGHTS)[0]
-        else:
-            mode = rng.choices(_MODES, _WEIGHTS)[0]
+        biased = self.biased
+        mode = rng.choices(*((_MODES, _WEIGHTS) if biased else (_SHRINK_MODES, _SHRINK_WEIGHTS)))[0]
         switch, stale = mode.switch, mode.stale
         nk = len(self.kept)
-        if not self.biased:
-            k = rng.randrange(nk)
-        else:
-            k = nk - 1 - rng.randrange(min(nk, RECENT_N)) if rng.random() < RECENT else rng.randrange(nk)
+        recent = biased and rng.random() < RECENT
+        k = nk - 1 - rng.randrange(min(nk, RECENT_N)) if recent else rng.randrange(nk)
         parent = self.kept[k]
-        if not self.biased:
-            cut = rng.randint(0, len(parent))
-        elif rng.random() < NEAR:
+        if biased and rng.random() < NEAR:
             at = self.kept_new[k]
             cut = rng.randint(max(0, min(len(parent), at - NEAR_BEFORE)), min(len(parent), at + NEAR_AFTER))
         else:

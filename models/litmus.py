@@ -1453,6 +1453,19 @@ def build(prog: Program, doom: dict[int, Any] | None = None) -> tuple[list[Threa
     return specs, locs
 
 
+def _final_state(ex: Execution, unset: dict, locs: dict) -> dict[str, Any]:
+    """A finished execution's state as herd7 names it: every register
+    (``tid:reg``, ``unset`` for those never assigned) and every location's final
+    value (``[name]``)."""
+    full: dict[str, Any] = dict(unset)
+    for t in ex.threads:
+        for reg, v in t.result.items():
+            full[f"{t.tid}:{reg}"] = v
+    for name, loc in locs.items():
+        full[f"[{name}]"] = ex.final_value(loc)
+    return full
+
+
 def run(prog: Program, max_states: int | None = None) -> LitmusResult:
     """Every execution of ``prog`` (models/explore.py), its final states and verdict."""
     t0 = time.perf_counter()
@@ -1483,12 +1496,7 @@ def run(prog: Program, max_states: int | None = None) -> LitmusResult:
                 flags = set()
             if any(t.result is DROPPED for t in ex.threads):
                 continue      # a load through a non-pointer: herd7 drops the execution
-            full: dict[str, Any] = dict(unset)
-            for t in ex.threads:
-                for reg, v in t.result.items():
-                    full[f"{t.tid}:{reg}"] = v
-            for name, loc in locs.items():
-                full[f"[{name}]"] = ex.final_value(loc)
+            full = _final_state(ex, unset, locs)
             if prog.filter is not None and not _holds(prog.filter, full):
                 continue
             if flags_of is not None:
@@ -1625,12 +1633,7 @@ def witness(prog: Program, max_states: int | None = None) -> LitmusResult:
                               prune=pruned):
                 if any(t.result is DROPPED or t.result is DOOMED for t in ex.threads):
                     continue
-                full: dict[str, Any] = dict(unset)
-                for t in ex.threads:
-                    for reg, v in t.result.items():
-                        full[f"{t.tid}:{reg}"] = v
-                for name, loc in locs.items():
-                    full[f"[{name}]"] = ex.final_value(loc)
+                full = _final_state(ex, unset, locs)
                 if prog.filter is not None and not _holds(prog.filter, full):
                     continue
                 if not _holds(prog.condition, full):
