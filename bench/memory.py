@@ -62,6 +62,9 @@ def one(variant: str, examples: int, chunk: int | None, every: int) -> dict:
         real_init(self, name, value)
         if name == "examples" and value % every == 0 and value:
             samples.append((value, round(rss_mb())))
+            # as they come, so a run stopped early still says what it reached
+            print(f"# {value} examples, {time.perf_counter() - t0:.0f} s: RSS {samples[-1][1]} MB",
+                  file=sys.stderr, flush=True)
     machine.Recorder.__setattr__ = watch
     t0 = time.perf_counter()
     r = machine.fuzz(v, Scenario.default_for(v), max_examples=examples, seed=1, database=None,

@@ -233,13 +233,16 @@ def litmus_witness(prog) -> tuple[Execution | None, bool]:
     order) whose final state satisfies the condition, else the first one; and
     whether it satisfies the condition."""
     from models import litmus
-    from models.explore import explore_load_buffering
+    from models.explore import explore_load_buffering, finals_only
 
     specs, locs = litmus.build(prog)
     keys = litmus._keys_of(prog.condition)
     first = None
     current = 0
-    for n, ex in explore_load_buffering(lambda spec: Execution(specs, speculation=spec)):
+    # every execution, as `vmafuzz litmus` explores them (no stale window, the
+    # stores-first reduction: the same executions)
+    for n, ex in explore_load_buffering(lambda spec: Execution(specs, speculation=spec, stale_window=None),
+                                        persistent=finals_only(litmus.may_store(prog, locs))):
         if n != current:
             current, first = n, None
         state: dict[str, Any] = {k: 0 for k in keys if not k.startswith("[")}

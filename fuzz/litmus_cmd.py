@@ -39,6 +39,10 @@ def add_arguments(parser) -> None:
                              "satisfies the condition and stop there (Sometimes, with that state "
                              "alone and no counts); where none is found, the exhaustive run's "
                              "verdict (docs/exporting.md)")
+    parser.add_argument("--no-reduction", action="store_true",
+                        help="explore every interleaving instead of the stores-first reduction "
+                             "(the same executions, states and flags in more states: a check "
+                             "of the reduction; docs/memory-model.md)")
     parser.add_argument("--graph", metavar="FILE",
                         help="draw an execution satisfying the condition (or the first one) to "
                              "FILE.svg, FILE.png or FILE.dot; with several tests, FILE.NAME.svg ...")
@@ -53,7 +57,8 @@ def run(args) -> int:
         try:
             prog = litmus.parse_file(path)
             with limits.budget(args.seconds):
-                result = (litmus.witness if args.witness else litmus.run)(prog, max_states=args.max_states)
+                result = (litmus.witness if args.witness else litmus.run)(
+                    prog, max_states=args.max_states, reduce=not args.no_reduction)
             if args.graph:
                 graph_litmus(args.graph, prog, len(args.files) > 1)
         except litmus.LitmusIncomplete as exc:     # a budget ran out: no verdict for this test

@@ -33,6 +33,8 @@ import attrs
 
 from . import limits
 from .engine import Decision, Execution, Speculation
+from .events import as_locref
+from .ops import Load, LockRead, Rmw
 
 
 class NotAlone(Exception):
@@ -55,7 +57,8 @@ def explore(root: Execution, stats: ExploreStats | None = None,
             breadth_first: bool = False,
             leaf: Callable[[Execution], None] | None = None,
             symmetry: Sequence[Sequence[int]] = (),
-            alone: Sequence[int] = ()) -> Iterator[Execution]:
+            alone: Sequence[int] = (),
+            persistent: Callable[[Execution, list[int]], list[int]] | None = None) -> Iterator[Execution]:
     """Yield every distinct finished execution reachable from ``root``.
 
     ``prune(ex)`` is called once on every state; True means: do not explore
@@ -69,6 +72,9 @@ def explore(root: Execution, stats: ExploreStats | None = None,
     ``alone``: thread ids of which at most one steps in any state (module
     docstring); a step of one of them that stores raises ``NotAlone``. Thread
     decisions are logged against every runnable thread, so paths replay as ever.
+    ``persistent(ex, ready)``: the threads among ``ready`` to step in ``ex`` (a
+    persistent set, e.g. ``finals_only``); only for callers that want the finished
+    executions alone, never a shortest trace or an intermediate state.
     """
     stats = stats if stats is not None else ExploreStats()
     t0 = time.perf_counter()
@@ -98,6 +104,8 @@ def explore(root: Execution, stats: ExploreStats | None = None,
                 moved = alone_set.intersection(ex.step_tids)
                 if moved:
                     ready = [t for t in every if t not in alone_set or t in moved]
+            if persistent is not None and len(ready) > 1:
+                ready = persistent(ex, ready)
             if not ready:
                 if leaf is not None:
                     leaf(ex)
@@ -137,6 +145,46 @@ def explore(root: Execution, stats: ExploreStats | None = None,
         stats.stopped = exc.message
     finally:
         stats.seconds = time.perf_counter() - t0
+
+
+def finals_only(may_store: Sequence[frozenset | None]) -> Callable[[Execution, list[int]], list[int]]:
+    """A persistent-set reduction for a search that wants every finished execution
+    and nothing else (a litmus test's executions): ``explore(persistent=...)``.
+    ``may_store[tid]``: the locations thread ``tid``'s text may ever store to
+    (None: it may store through a computed pointer, anywhere).
+
+    Two rules, tried in order; when neither applies every ready thread steps.
+
+    1. Stores first. A ready thread whose next step is not a read (a store, a
+       fence, a ghost) steps alone. Nothing another thread does can need it later:
+       the engine places a store anywhere in co above its thread's floor, and a read
+       may take any co-older store the checks allow, so every execution a later
+       store reaches is reached with it made now (a path that makes it late makes
+       the same graph; every partial graph on the way is part of that consistent
+       graph, and ``memory.check`` accepts the parts of a consistent graph). Its
+       thread's own earlier reads are already made, so its value is fixed.
+    2. Reads no one can overwrite. A ready read (a load, an RMW, a lock word read)
+       of a location no other unfinished thread may store steps alone: every store
+       it may ever read exists already (its own thread's later stores are after it in
+       po), so it has the same options now as after any other steps.
+
+    Every finished graph of the full search is still reached, and only those
+    (tests/test_litmus_reduction.py runs every litmus test both ways: the same
+    executions, states and flags). Not for a protocol's search: its invariant looks
+    at intermediate states and its traces must be the shortest, which making stores
+    early changes."""
+    def choose(ex: Execution, ready: list[int]) -> list[int]:
+        threads = ex.threads
+        for tid in ready:
+            if not isinstance(threads[tid].pending, (Load, LockRead, Rmw)):
+                return [tid]
+        for tid in ready:
+            loc = as_locref(threads[tid].pending.target).loc
+            if all(u == tid or t.done or (ms := may_store[u]) is not None and loc not in ms
+                   for u, t in enumerate(threads)):
+                return [tid]
+        return ready
+    return choose
 
 
 # At most this many thread permutations per state: a larger group is cut into
@@ -213,7 +261,9 @@ def explore_load_buffering(make_root: Callable[[Speculation | None], Execution],
                            stats: ExploreStats | None = None,
                            max_states: int | None = None,
                            static_stores: dict | None = None,
-                           static_loads: dict | None = None) -> Iterator[tuple[int, Execution]]:
+                           static_loads: dict | None = None,
+                           persistent: Callable[[Execution, list[int]], list[int]] | None = None,
+                           ) -> Iterator[tuple[int, Execution]]:
     """Every execution, load buffering included: yields ``(pass, execution)``.
 
     A promise (``engine.Speculation``) needs the values other threads may store.
@@ -235,6 +285,10 @@ def explore_load_buffering(make_root: Callable[[Speculation | None], Execution],
     With ``static_loads`` (``{tid: {loc, ...}}``) too, the first pass already makes
     the promises the text suggests, and usually one pass is all it takes: the passes
     end as soon as one logs nothing the promises it made did not already cover.
+    ``persistent`` (``finals_only``) logs the same stores: a store or read it makes
+    early goes last in co or reads the co-last store, and takes no edge out of it
+    that could close a cycle, so every state of the full search, blocked ones
+    included, lies inside a state the reduced search reaches.
     """
     stats = stats if stats is not None else ExploreStats()
     def seeded() -> StoreLog:
@@ -251,7 +305,8 @@ def explore_load_buffering(make_root: Callable[[Speculation | None], Execution],
     for n in range(MAX_PASSES):
         seen = seeded()
         one = ExploreStats()
-        for ex in explore(make_root(spec), one, max_states=max_states, leaf=seen.add):
+        for ex in explore(make_root(spec), one, max_states=max_states, leaf=seen.add,
+                          persistent=persistent):
             yield n, ex
         stats.states, stats.executions, stats.blocked = one.states, one.executions, one.blocked
         stats.seconds += one.seconds

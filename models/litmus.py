@@ -37,7 +37,7 @@ import attrs
 from . import limits, ops
 from .engine import Execution, ModelError, ThreadSpec
 from .events import Loc, LocRef, Val, deps_of, raw
-from .explore import ExploreStats, StoreLog, ValuesDidNotSettle, explore, explore_load_buffering
+from .explore import ExploreStats, StoreLog, ValuesDidNotSettle, explore, explore_load_buffering, finals_only
 
 
 class LitmusError(Exception):
@@ -1438,6 +1438,61 @@ def static_loads(prog: Program, locs: dict[str, Loc]) -> dict[int, set]:
     return _per_thread(prog, visit)
 
 
+# The primitives that only read their location: calling one on x stores nothing.
+_READS_ONLY = frozenset({"READ_ONCE", "smp_load_acquire", "rcu_dereference", "atomic_read",
+                         "atomic_read_acquire", "spin_is_locked", "srcu_read_lock", "srcu_down_read"})
+# may_store's mark for a store through a pointer the thread computes: anywhere.
+_ANYWHERE = object()
+
+
+def may_store(prog: Program, locs: dict[str, Loc]) -> list[frozenset | None]:
+    """Per thread, in engine order: the locations its text may store to, or None
+    if it may store through a pointer it computes (``*r = 1``, ``WRITE_ONCE(*r, 1)``
+    with ``r`` a register), for ``explore.finals_only``. An over-approximation: a
+    store on a branch never taken counts, and so does every primitive not known to
+    only read (an RMW, a lock operation, a grace period on an srcu_struct)."""
+    out: list[frozenset | None] = []
+    for th in prog.threads:
+        regs = {reg for tid, reg, _ in prog.reg_init if tid == th.tid}
+        stack: list[Any] = [th.body]
+        while stack:         # every register name the thread assigns
+            node = stack.pop()
+            if isinstance(node, (tuple, list)):
+                stack.extend(node)
+            elif attrs.has(type(node)):
+                if isinstance(node, Assign) and isinstance(node.target, Name):
+                    regs.add(node.target.name)
+                stack.extend(getattr(node, f.name) for f in attrs.fields(type(node)) if f.name != "pos")
+
+        def where(e: Any) -> Any:
+            arg = e.arg if isinstance(e, Deref) else e
+            if isinstance(arg, Name) and arg.name not in regs and arg.name in locs:
+                return locs[arg.name]
+            return _ANYWHERE
+
+        found: set = set()
+        stack = [th.body]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, (tuple, list)):
+                stack.extend(node)
+                continue
+            if not attrs.has(type(node)):
+                continue
+            if isinstance(node, Assign) and isinstance(node.target, Deref):
+                found.add(where(node.target))
+            elif isinstance(node, Call) and node.name not in _READS_ONLY:
+                kinds = node.kinds or ("p",) * len(node.args)
+                for arg, kind in zip(node.args, kinds):
+                    if kind in ("p", "lv"):
+                        found.add(where(arg))
+                if len(node.args) > len(kinds):
+                    found.add(_ANYWHERE)
+            stack.extend(getattr(node, f.name) for f in attrs.fields(type(node)) if f.name != "pos")
+        out.append(None if _ANYWHERE in found else frozenset(found))
+    return out
+
+
 def build(prog: Program, doom: dict[int, Any] | None = None) -> tuple[list[ThreadSpec], dict[str, Loc]]:
     """The engine threads of a parsed test, and its shared locations by name
     (``doom``: the witness search's pinned last assignments, ``_last_pinned``)."""
@@ -1466,8 +1521,10 @@ def _final_state(ex: Execution, unset: dict, locs: dict) -> dict[str, Any]:
     return full
 
 
-def run(prog: Program, max_states: int | None = None) -> LitmusResult:
-    """Every execution of ``prog`` (models/explore.py), its final states and verdict."""
+def run(prog: Program, max_states: int | None = None, reduce: bool = True) -> LitmusResult:
+    """Every execution of ``prog`` (models/explore.py), its final states and verdict.
+    ``reduce``: explore with ``explore.finals_only`` (the same executions in fewer
+    states; False explores every interleaving, as the tests compare)."""
     t0 = time.perf_counter()
     specs, locs = build(prog)
     for name in (k[1:-1] for k in _keys_of(prog.condition) if k.startswith("[")):
@@ -1489,7 +1546,8 @@ def run(prog: Program, max_states: int | None = None) -> LitmusResult:
         runs = explore_load_buffering(lambda spec: Execution(specs, speculation=spec, stale_window=None),
                                       stats, max_states=max_states,
                                       static_stores=static_stores(prog, locs),
-                                      static_loads=static_loads(prog, locs))
+                                      static_loads=static_loads(prog, locs),
+                                      persistent=finals_only(may_store(prog, locs)) if reduce else None)
         for n, ex in runs:
             if n != current:      # a later pass with load buffering: start again
                 current, states, pos, neg = n, set(), 0, 0
@@ -1587,7 +1645,7 @@ def _last_pinned(prog: Program, pins: dict[str, Any]) -> dict[int, Any]:
     return out
 
 
-def witness(prog: Program, max_states: int | None = None) -> LitmusResult:
+def witness(prog: Program, max_states: int | None = None, reduce: bool = True) -> LitmusResult:
     """A witness search for an ``exists`` test: depth first, stopping at the first
     execution whose final state satisfies the condition (and the filter); the verdict
     is then Sometimes, as the exhaustive run's would be (that execution is one of
@@ -1605,7 +1663,7 @@ def witness(prog: Program, max_states: int | None = None) -> LitmusResult:
     A budget or ``max_states`` (per search) cut short: ``LitmusIncomplete``."""
     pins = _pins(prog.condition) if prog.quantifier == "exists" else {}
     if not pins:
-        return run(prog, max_states)
+        return run(prog, max_states, reduce)
     t0 = time.perf_counter()
     doom = _last_pinned(prog, pins)
     specs, locs = build(prog, doom)
@@ -1620,6 +1678,7 @@ def witness(prog: Program, max_states: int | None = None) -> LitmusResult:
             log.loads.setdefault(loc, set()).add(tid)
     promised = log.speculation()
     states = 0
+    reduced = finals_only(may_store(prog, locs)) if reduce else None
 
     def pruned(ex: Execution) -> bool:
         return any(t.result is DOOMED for t in ex.threads)
@@ -1630,7 +1689,7 @@ def witness(prog: Program, max_states: int | None = None) -> LitmusResult:
         for spec in (None, promised) if promised is not None else (None,):
             stats = ExploreStats()
             for ex in explore(Execution(specs, speculation=spec, stale_window=None), stats, max_states=max_states,
-                              prune=pruned):
+                              prune=pruned, persistent=reduced):
                 if any(t.result is DROPPED or t.result is DOOMED for t in ex.threads):
                     continue
                 full = _final_state(ex, unset, locs)
