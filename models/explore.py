@@ -89,13 +89,19 @@ def explore(root: Execution, stats: ExploreStats | None = None,
             return ex.key()
     seen = {key_of(root)}
     alone_set = frozenset(alone) if len(alone) > 1 else frozenset()
-    stack = deque([root])
+    # A state reached from the root through states that each stepped one thread only
+    # is reached by no other path: where another path leaves its own, that thread
+    # took another option, and the graphs differ from then on. Its key need not be
+    # computed or kept (litmus runs under ``finals_only`` are mostly such states).
+    # Not with symmetry, whose keys merge different graphs.
+    track = not perms
+    stack = deque([(root, track)])
     take = stack.popleft if breadth_first else stack.pop
     stats.states = 1
     try:
         while stack:
             check()      # --seconds, --max-memory, Ctrl-C (models/limits.py)
-            ex = take()
+            ex, unique = take()
             if prune is not None and prune(ex):
                 continue
             every = ex.runnable()
@@ -118,6 +124,7 @@ def explore(root: Execution, stats: ExploreStats | None = None,
             moves = [(k, tid, len(opts), i, opt) for k, tid in enumerate(ready)
                      for opts in (ex.options(tid),) for i, opt in enumerate(opts)]
             last = len(moves) - 1
+            unique = unique and len(ready) == 1
             for m, (k, tid, n_opts, i, opt) in enumerate(moves):
                 # The last successor takes the parent itself: one replay fewer per state.
                 child = ex.fork() if m < last else ex
@@ -130,15 +137,16 @@ def explore(root: Execution, stats: ExploreStats | None = None,
                 if tid in alone_set and any(e.kind == "W" for e in child.events[n_events:]
                                             if e.tid == tid):
                     raise NotAlone(f"thread {child.threads[tid].spec.name} stores: it is not read-only")
-                key = key_of(child)
-                if key in seen:
-                    continue
-                seen.add(key)
+                if not unique:
+                    key = key_of(child)
+                    if key in seen:
+                        continue
+                    seen.add(key)
                 stats.states += 1
                 if max_states is not None and stats.states > max_states:
                     stats.truncated = True
                     return
-                stack.append(child)
+                stack.append((child, unique))
     except (limits.OutOfTime, limits.OutOfMemory) as exc:
         # No verdict, as with max_states; the states seen are freed on return.
         stats.truncated = True
@@ -334,7 +342,7 @@ class StoreLog:
         execution makes yet: it is left out, or speculated values would feed on
         themselves pass after pass (``x = r0 + 1`` on both sides)."""
         tainted: set[int] = set(ex.promises)
-        changed = True
+        changed = bool(tainted)      # no promise: nothing tainted
         while changed:
             changed = False
             for e in ex.events:
