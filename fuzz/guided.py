@@ -77,6 +77,19 @@ MODES = ((Mode(0.3, 0.25), 3), (Mode(0.3, 0.25, stall=True), 1), (Mode(1.0, 1.0)
 SHRINK_MODES = ((Mode(0.3, 0.25), 4), (Mode(0.3, 0.25, stall=True), 1), (Mode(1.0, 1.0), 1),
                 (Mode(0.3, 0.1, aba=True), 1))
 ABA_AFTER = 40          # the stalled thread's own steps before an ABA stall, at most
+# A long scenario (a guided run of LONG_STEPS steps or more: hundreds of writer cycles)
+# draws its modes from LONG_MODES: half its runs ABA. A counter that wraps only after
+# hundreds of cycles needs a thread stalled across all of them, which only the ABA mode
+# does on purpose; the other modes' chains of new pairs are long and slow there (a run
+# of A-narrow-seq with 8-bit counts and 256 cycles is about 4,900 steps, 0.2 s of CPU).
+# Its ABA runs also draw the thread's own steps before the stall log-uniformly (a
+# lookup is a few steps: most uniform draws let it finish before the stall), and half
+# of them start from the empty schedule (a kept schedule's prefix has the thread's
+# lookup done, or its reads taken late in the run).
+LONG_STEPS = 1000
+LONG_MODES = ((Mode(0.3, 0.25), 3), (Mode(0.3, 0.25, stall=True), 1), (Mode(1.0, 1.0), 2),
+              (Mode(0.3, 0.1, aba=True), 6))
+LONG_FRESH = 0.5
 # Runs before each Hypothesis example after the first: an example costs about as
 # much as ten of these runs of the same length (its draws, its bookkeeping), and the
 # runs find nearly every first failure, so Hypothesis keeps a fifth of the time or
@@ -93,6 +106,8 @@ _MODES = tuple(m for m, _ in MODES)
 _WEIGHTS = tuple(w for _, w in MODES)
 _SHRINK_MODES = tuple(m for m, _ in SHRINK_MODES)
 _SHRINK_WEIGHTS = tuple(w for _, w in SHRINK_MODES)
+_LONG_MODES = tuple(m for m, _ in LONG_MODES)
+_LONG_WEIGHTS = tuple(w for _, w in LONG_MODES)
 
 
 @attrs.frozen(slots=True)
@@ -170,13 +185,17 @@ class GuidedSearch:
         """One run: a kept schedule's prefix, then random steps, to the end or a failure."""
         rng = self.rng
         biased = self.biased
-        mode = rng.choices(*((_MODES, _WEIGHTS) if biased else (_SHRINK_MODES, _SHRINK_WEIGHTS)))[0]
+        long = self.max_steps >= LONG_STEPS
+        mode = rng.choices(*((_LONG_MODES, _LONG_WEIGHTS) if long and biased else
+                             (_MODES, _WEIGHTS) if biased else (_SHRINK_MODES, _SHRINK_WEIGHTS)))[0]
         switch, stale = mode.switch, mode.stale
         nk = len(self.kept)
         recent = biased and rng.random() < RECENT
         k = nk - 1 - rng.randrange(min(nk, RECENT_N)) if recent else rng.randrange(nk)
         parent = self.kept[k]
-        if biased and rng.random() < NEAR:
+        if long and mode.aba and rng.random() < LONG_FRESH:
+            cut = 0
+        elif biased and rng.random() < NEAR:
             at = self.kept_new[k]
             cut = rng.randint(max(0, min(len(parent), at - NEAR_BEFORE)), min(len(parent), at + NEAR_AFTER))
         else:
@@ -197,7 +216,7 @@ class GuidedSearch:
         watch = None           # aba: what the stalled thread read last; False once it came back
         if mode.aba:
             stalled = rng.randrange(len(ex.threads))
-            aba_after = rng.randrange(1, ABA_AFTER)
+            aba_after = int(2 ** rng.uniform(0, math.log2(ABA_AFTER))) if long else rng.randrange(1, ABA_AFTER)
             own = 0
         while ex.steps < self.max_steps:
             ready = ex.runnable()

@@ -55,7 +55,8 @@ from models.engine import Execution, FirstChooser, Picked
 from models.protocol import Observation
 from models.scenario import Scenario, ScenarioError, World, build, count
 
-from .guided import FIRST_RUNS as GUIDED_FIRST_RUNS, RUNS_PER_EXAMPLE as GUIDED_RUNS_PER_EXAMPLE, GuidedSearch
+from .guided import FIRST_RUNS as GUIDED_FIRST_RUNS, LONG_STEPS, RUNS_PER_EXAMPLE as GUIDED_RUNS_PER_EXAMPLE, \
+    GuidedSearch
 from .minimize import minimize, minimize_race
 from .oracle import DataRace, Oracle, Violation, lookup_finished
 
@@ -775,6 +776,13 @@ GUIDED_SHRINK_RUNS = 2000
 GUIDED_SHRINK_FACTOR = 15
 
 
+# On a long scenario (runs of guided.LONG_STEPS steps or more) the shrinking runs are
+# counted in steps instead, at most this many (about 10 s of CPU at 4,900-step runs of
+# A-narrow-seq): 15 times the runs to a wrap-around found in its 1st to 50th run would be
+# minutes to hours, and a shorter route is rarely there (the wrap needs its cycles).
+LONG_SHRINK_STEPS = 250_000
+
+
 def _guided_shrink(search: GuidedSearch, best: Failure, rec: Recorder, deadline: float) -> Failure:
     """Shrink a failure the coverage-guided phase found: the model-aware pass, then
     more runs of the phase capped one step below the best so far (every shorter
@@ -786,9 +794,13 @@ def _guided_shrink(search: GuidedSearch, best: Failure, rec: Recorder, deadline:
     world = search.world
     best = _minimized(world, best, deadline)
     runs = max(GUIDED_SHRINK_RUNS, GUIDED_SHRINK_FACTOR * search.runs)
+    steps_cap = LONG_SHRINK_STEPS if search.max_steps >= LONG_STEPS else None
+    start = search.steps
     search.biased = False       # a shorter route, not the next link of a chain
     for _ in range(runs):
         if best.steps <= 1 or time.perf_counter() > deadline:
+            break
+        if steps_cap is not None and search.steps - start >= steps_cap:
             break
         search.max_steps = best.steps - 1
         f = _guided_run(search, rec)

@@ -24,6 +24,7 @@ did not find in the new run.
 
 from __future__ import annotations
 
+import bisect
 import time
 from typing import Any
 
@@ -41,7 +42,11 @@ def _ident(ex: Execution, eid: int) -> Ident:
     ev = ex.events[eid]
     if ev.is_init:
         return ("init", ev.loc.name)
-    return (ev.tid, ex.threads[ev.tid].events.index(eid))
+    # A thread's events are appended in event order (Execution._add): a bisection,
+    # not a scan (a long run's writer has thousands of events).
+    mine = ex.threads[ev.tid].events
+    k = bisect.bisect_left(mine, eid)
+    return (ev.tid, k if k < len(mine) and mine[k] == eid else mine.index(eid))
 
 
 class _Plan:
@@ -85,8 +90,10 @@ class _Lazy:
     """A run that keeps a plan's sources and coherence places, and steps a thread
     only as far as what is asked of it needs (step 1 of the module docstring)."""
 
-    def __init__(self, world, plan: _Plan, budget: int):
-        self.ex = Execution(world.threads)
+    def __init__(self, world, plan: _Plan, budget: int, cache: dict | None = None):
+        # ``cache``: memory-model verdicts shared by one pass's trials (as the
+        # guided runs share theirs): the same answers, computed once
+        self.ex = Execution(world.threads, cache)
         self.plan = plan
         self.budget = budget
 
@@ -127,8 +134,8 @@ class _Lazy:
 
 
 def _replay_lazily(world, plan: _Plan, reader: int, lookup: int, oracle: Oracle,
-                   budget: int) -> tuple[Violation, Execution] | None:
-    run = _Lazy(world, plan, budget)
+                   budget: int, cache: dict | None = None) -> tuple[Violation, Execution] | None:
+    run = _Lazy(world, plan, budget, cache)
     ex = run.ex
     try:
         seen = 0
@@ -233,6 +240,18 @@ def _read_slots(op, k: int) -> range:
     return range(k, k + 2) if isinstance(op, Rmw) else range(k, k + 1)
 
 
+# A long run (LONG_RUN steps or more: hundreds of writer cycles, a wrap-around of a
+# wide counter) is shrunk with a budget counted in replayed steps, LONG_TRY_STEPS, so
+# that the pass stays affordable and a seeded run shrinks the same way every time
+# (every trial replays about the whole run: 3,000 trials of a 4,900-step run are 10
+# minutes of CPU, and the detours of its writer tens of thousands more). Its violating
+# reader's loads are tried first (the bug is in what the reader read; a writer's own
+# loads are most of a long run's loads), and only the reader's detours are left out.
+# Runs shorter than LONG_RUN (every default scenario) are shrunk as before.
+LONG_RUN = 1000
+LONG_TRY_STEPS = 250_000
+
+
 def minimize(world, violation: Violation, ex: Execution, max_tries: int = 3000,
              deadline: float | None = None) -> tuple[Violation, Execution]:
     """The shortest violating run this pass finds, or the given one. It stops
@@ -240,23 +259,33 @@ def minimize(world, violation: Violation, ex: Execution, max_tries: int = 3000,
     oracle = Oracle(world)
     best_v, best_ex = violation, ex
     reader, lookup = violation.reader, violation.lookup
-    got = _replay_lazily(world, _Plan(ex), reader, lookup, oracle, budget=ex.steps)
+    long = ex.steps >= LONG_RUN
+    if long:
+        max_tries = min(max_tries, max(1, LONG_TRY_STEPS // ex.steps))
+    cache: dict = {}
+    got = _replay_lazily(world, _Plan(ex), reader, lookup, oracle, budget=ex.steps, cache=cache)
     if got is not None and got[1].steps <= best_ex.steps:
         best_v, best_ex = got
     tries = [0]
     while True:
-        best_v, best_ex = _older_sources(world, best_v, best_ex, oracle, tries, max_tries, deadline)
+        best_v, best_ex = _older_sources(world, best_v, best_ex, oracle, tries, max_tries, deadline,
+                                         reader_first=long, cache=cache)
         # The same bug a writer cycle later needs every load of the reader moved
         # back at once, more than the one- and two-load changes above try.
         shifted = _one_cycle_earlier(best_ex, _Plan(best_ex), reader)
-        got = _replay_lazily(world, shifted, reader, lookup, oracle, budget=best_ex.steps - 1) \
+        if long and shifted is not None:
+            if tries[0] >= max_tries:
+                break
+            tries[0] += 1
+        got = _replay_lazily(world, shifted, reader, lookup, oracle, budget=best_ex.steps - 1, cache=cache) \
             if shifted is not None else None
         if got is not None and got[1].steps < best_ex.steps:
             best_v, best_ex = got
             continue
         # A detour of one thread (a lookup that failed and retried, a writer's
         # extra round) is steps of that thread the bug does not need: leave them out.
-        got = _fewer_thread_steps(world, best_v, best_ex, oracle, deadline)
+        got = _fewer_thread_steps(world, best_v, best_ex, oracle, deadline,
+                                  tries=tries if long else None, max_tries=max_tries)
         if got is None:
             break
         best_v, best_ex = got
@@ -306,19 +335,26 @@ MAX_DETOUR = 8
 
 
 def _fewer_thread_steps(world, best_v: Violation, best_ex: Execution, oracle: Oracle,
-                        deadline: float | None) -> tuple[Violation, Execution] | None:
+                        deadline: float | None, tries: list | None = None,
+                        max_tries: int = 0) -> tuple[Violation, Execution] | None:
     """The first shorter run that leaves out ``m`` consecutive steps of one thread
     (the longest first) and still breaks the same rule; each option index stays
     what it was ("the newest", "one store older"), so the other loads keep reading
-    as they did where they can."""
+    as they did where they can. With ``tries`` (a long run): the violating reader's
+    steps only, each trial counted against ``max_tries``."""
     schedule = schedule_of(best_ex)
     cache: dict = {}
+    threads = sorted({t for t, _ in schedule}) if tries is None else [best_v.reader]
     for m in range(min(MAX_DETOUR, len(schedule) - 1), 0, -1):
-        for tid in sorted({t for t, _ in schedule}):
+        for tid in threads:
             mine = [k for k, (t, _) in enumerate(schedule) if t == tid]
             for j in range(len(mine) - m + 1):
                 if deadline is not None and time.perf_counter() > deadline:
                     return None
+                if tries is not None:
+                    if tries[0] >= max_tries:
+                        return None
+                    tries[0] += 1
                 drop = set(mine[j:j + m])
                 got = _run_schedule(world, [s for k, s in enumerate(schedule) if k not in drop],
                                     oracle, best_v.rule, cache)
@@ -328,14 +364,24 @@ def _fewer_thread_steps(world, best_v: Violation, best_ex: Execution, oracle: Or
 
 
 def _older_sources(world, best_v: Violation, best_ex: Execution, oracle: Oracle, tries: list,
-                   max_tries: int, deadline: float | None) -> tuple[Violation, Execution]:
+                   max_tries: int, deadline: float | None,
+                   reader_first: bool = False, cache: dict | None = None) -> tuple[Violation, Execution]:
     reader, lookup = best_v.reader, best_v.lookup
     while tries[0] < max_tries:
         plan = _Plan(best_ex)
         # Changes of one load's source, then of two at once (a shorter run often
         # needs one load to read a newer store while another reads an older one).
-        singles = [(read, other) for read in sorted(plan.source)
-                   for other in _other_stores(best_ex, plan.source[read])]
+        reads = sorted(plan.source)
+        if reader_first:
+            # A long run: the reader's loads first, and every load's nearest other
+            # store before any load's second nearest (hundreds of stores each).
+            reads.sort(key=lambda r: r[0] != reader)     # stable
+            near = [_other_stores(best_ex, plan.source[read], near=True) for read in reads]
+            singles = [(read, others[i]) for i in range(max(map(len, near), default=0))
+                       for read, others in zip(reads, near) if i < len(others)]
+        else:
+            singles = [(read, other) for read in reads
+                       for other in _other_stores(best_ex, plan.source[read])]
         found = None
         for changes in _one_then_two(singles):
             tries[0] += 1
@@ -343,7 +389,7 @@ def _older_sources(world, best_v: Violation, best_ex: Execution, oracle: Oracle,
                 tries[0] = max_tries
                 break
             trial = plan.with_sources(plan.source | dict(changes))
-            got = _replay_lazily(world, trial, reader, lookup, oracle, budget=best_ex.steps - 1)
+            got = _replay_lazily(world, trial, reader, lookup, oracle, budget=best_ex.steps - 1, cache=cache)
             if got is not None and got[1].steps < best_ex.steps:
                 found = got
                 break
@@ -392,13 +438,19 @@ def _one_then_two(singles):
                 yield (a, b)
 
 
-def _other_stores(ex: Execution, src: Ident) -> list[Ident]:
-    """Every other store of the location, those needing the fewest steps first."""
+def _other_stores(ex: Execution, src: Ident, near: bool = False) -> list[Ident]:
+    """Every other store of the location, those needing the fewest steps first;
+    ``near`` (a long run): those nearest in coherence order first, the older of two
+    as near first (a store hundreds of cycles back needs a run that wraps again)."""
     if src[0] == "init":
         eid = next(e for loc, e in ex.init_of.items() if loc.name == src[1])
     else:
         eid = ex.threads[src[0]].events[src[1]]
     order = ex.co[ex.events[eid].loc]
+    if near:
+        at = order.index(eid)
+        ranked = sorted(range(len(order)), key=lambda i: (abs(i - at), i > at))
+        return [_ident(ex, order[i]) for i in ranked if i != at]
     others = [w for w in order if w != eid]
     return [_ident(ex, w) for w in sorted(others, key=lambda w: (not ex.events[w].is_init, w))]
 

@@ -86,3 +86,47 @@ def test_schedule_of_replays_the_same_decisions():
     again = Execution(world.threads)
     again.run(ReplayChooser(ex.path), max_steps=ex.steps)
     assert again.path == ex.path
+
+
+# --- long scenarios (issue 14): a counter that wraps only after hundreds of cycles
+
+NARROW = BY_NAME["A-narrow-seq"]
+
+
+def _wrap_world():
+    """A-narrow-seq with 8-bit counts over 256 writer cycles: one wrap in the whole run."""
+    import attrs
+    return build(NARROW, attrs.evolve(Scenario.default_for(NARROW), width=8, cycles=256))
+
+
+def _search_to_failure(world, seed, runs):
+    from fuzz.machine import sc_length
+    search = GuidedSearch(world, Oracle(world), 2 * sc_length(world) + 20, random.Random(seed))
+    for _ in range(runs):
+        f = search.run()
+        if f is not None:
+            return search, f
+    return search, None
+
+
+def test_a_long_scenario_draws_half_its_runs_in_the_aba_mode():
+    import fuzz.guided as guided
+    long = dict((m, w) for m, w in guided.LONG_MODES)
+    aba = sum(w for m, w in long.items() if m.aba)
+    assert aba * 2 == sum(long.values())
+    # the short scenarios keep their table: ABA is 1 weight in 7
+    assert sum(w for m, w in guided.MODES if m.aba) * 7 == sum(w for _, w in guided.MODES)
+    # which table a run draws from is the run's length: the default scenario is short
+    assert guided.LONG_STEPS > 2 * 200 + 20
+
+
+def test_the_8_bit_wrap_is_found_by_the_long_scenario_modes(monkeypatch):
+    import fuzz.guided as guided
+    world = _wrap_world()
+    search, f = _search_to_failure(world, 0, 3)
+    assert f is not None and f.violation.rule == "torn version"
+    assert search.runs <= 3 and f.execution.steps > 4800
+    # the short-scenario table (ABA 1 in 7, no fresh starts) does not, in as many runs
+    monkeypatch.setattr(guided, "LONG_STEPS", 10**9)
+    _, f = _search_to_failure(world, 0, 3)
+    assert f is None
