@@ -146,6 +146,10 @@ def rf_pairs_at(ex: Execution) -> dict:
 # failure with neither, 833 with RECENT 0.5, 722 with NEAR 0.5, 441 with both, 356
 # with both 0.7 (docs/benchmarks.md, "Fuzzer speed (issue 14)").
 RECENT, RECENT_N = 0.7, 4
+# Kept schedules whose state at their lowest near cut is kept (GuidedSearch._snapshot):
+# a run from one of them forks that state instead of replaying the prefix. Short
+# scenarios only (a long run's state is large, and its ABA runs start from nothing).
+SNAPSHOTS = 256
 NEAR, NEAR_BEFORE, NEAR_AFTER = 0.7, 8, 1
 
 
@@ -170,6 +174,8 @@ class GuidedSearch:
     # False: the unbiased search (SHRINK_MODES, any parent, any cut), for shrinking
     biased: bool = True
     window_cuts: int = 0                                # option lists the stale window cut
+    # kept schedule's index -> (step, the state there, lookups checked before it): see _snapshot
+    snapshots: dict = attrs.field(factory=dict)
 
     @staticmethod
     def _last_read(ex: Execution, tid: int) -> tuple | None:
@@ -200,14 +206,32 @@ class GuidedSearch:
             cut = rng.randint(max(0, min(len(parent), at - NEAR_BEFORE)), min(len(parent), at + NEAR_AFTER))
         else:
             cut = rng.randint(0, len(parent))
-        ex = Execution(self.world.threads, self.check_cache)
-        chooser = Picked()
-        schedule: list[Step] = []
-        seen = 0
-        last = None
         oracle = self.oracle
         self.runs += 1
         raced = False
+        # The prefix from the parent's snapshot when there is one at or before the cut
+        # (the same state, the same counts: the run goes on exactly as a replay would).
+        snap = self.snapshots.get(k) if not long else None
+        take = -1              # the step to take this parent's snapshot at, if any
+        if snap is not None and snap[0] <= min(cut, self.max_steps):
+            at_snap, base, pre_lookups = snap
+            ex = base.fork()
+            schedule: list[Step] = list(parent[:at_snap])
+            seen = len(ex.ghosts)
+            last = schedule[-1][0]
+            self.steps += at_snap
+            self.lookups += pre_lookups
+        else:
+            ex = Execution(self.world.threads, self.check_cache)
+            schedule = []
+            seen = 0
+            last = None
+            if not long and snap is None and k:
+                take = max(0, min(len(parent), self.kept_new[k] - NEAR_BEFORE))
+                if not (0 < take <= cut and take < self.max_steps):
+                    take = -1
+        lookups0 = self.lookups
+        chooser = Picked()
         stalled, stall_from, stall_to = -1, 0, 0
         if mode.stall:
             stalled = rng.randrange(len(ex.threads))
@@ -217,8 +241,12 @@ class GuidedSearch:
         if mode.aba:
             stalled = rng.randrange(len(ex.threads))
             aba_after = int(2 ** rng.uniform(0, math.log2(ABA_AFTER))) if long else rng.randrange(1, ABA_AFTER)
-            own = 0
+            own = sum(1 for t, _ in schedule if t == stalled)
         while ex.steps < self.max_steps:
+            if ex.steps == take:
+                if not raced:
+                    self._snapshot(k, ex, self.lookups - lookups0)
+                take = -1
             ready = ex.runnable()
             if not ready:
                 break
@@ -267,6 +295,15 @@ class GuidedSearch:
         self.window_cuts += ex.window_cuts
         self._keep(ex, schedule)
         return None
+
+    def _snapshot(self, k: int, ex: Execution, lookups: int) -> None:
+        """Keep a copy of the run's state at the lowest near cut of kept schedule ``k``
+        (the newest SNAPSHOTS of them): runs from that parent start there instead of
+        replaying its prefix, about half the steps of C-foreign-mm-put's runs."""
+        snaps = self.snapshots
+        snaps[k] = (ex.steps, ex.fork(), lookups)
+        if len(snaps) > SNAPSHOTS:
+            del snaps[next(iter(snaps))]        # the first one taken
 
     def _keep(self, ex: Execution, schedule: list[Step]) -> None:
         pairs = rf_pairs_at(ex)

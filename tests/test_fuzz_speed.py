@@ -43,3 +43,36 @@ def test_kept_schedules_record_the_step_of_their_first_new_pair():
         new = set(pairs) - covered
         assert new and at == min(pairs[p] for p in new) and 0 <= at < len(schedule)
         covered |= new
+
+
+def _guided(name, seed, runs, snapshots, monkeypatch):
+    import fuzz.guided as guided
+    monkeypatch.setattr(guided, "SNAPSHOTS", snapshots)
+    v = BY_NAME[name]
+    world = build(v, Scenario.default_for(v))
+    oracle = Oracle(world)
+    races = []
+    search = GuidedSearch(world, oracle, 2 * machine.sc_length(world) + 20, random.Random(seed),
+                          on_race=(lambda r, ex: races.append((r.first, r.second, ex.steps, tuple(ex.path))))
+                          if oracle.races_modelled else None)
+    f = None
+    for _ in range(runs):
+        f = search.run()
+        if f is not None:
+            break
+    return (search.runs, search.steps, search.lookups, search.window_cuts, search.kept, search.kept_new, races,
+            None if f is None else (f.execution.path, f.violation.rule)), len(search.snapshots)
+
+
+def test_runs_from_a_snapshot_are_the_runs_a_replayed_prefix_makes(monkeypatch):
+    """A run whose parent has a snapshot forks it instead of replaying the prefix:
+    the same runs, counts, kept schedules, races and failure as without snapshots."""
+    for name, seed in (("C-foreign-mm-put", 0), ("B-as-merged", 1), ("A-no-wmb", 2)):
+        without, none = _guided(name, seed, 400, 0, monkeypatch)
+        with_, taken = _guided(name, seed, 400, 256, monkeypatch)
+        assert none == 0 and taken > 0, name
+        assert with_ == without, name
+        if name == "C-foreign-mm-put":
+            assert with_[-1] is not None         # found in those runs
+        if name == "B-as-merged":
+            assert with_[6]                      # and races seen, before the prefix's end too
