@@ -731,9 +731,11 @@ def _smaller_scenario(variant: type, sizes: Sizes, best: Failure, rec: Recorder,
             return best
 
 
-# Examples per Hypothesis run within one fuzz run (see _fuzz): about 130 MB of
-# Hypothesis's bookkeeping at the most.
-CHUNK_EXAMPLES = 5_000
+# Examples per Hypothesis run within one fuzz run (see _fuzz). Hypothesis keeps
+# about 40 KB per example it counts (its tree of tried choices and its cache of
+# results), and counts about 1.6 per example asked for: 1,000 holds that to about
+# 60 MB (5,000 let B's run reach 330 MB; bench/memory.py).
+CHUNK_EXAMPLES = 1_000
 
 
 def _chunk_seed(variant: type, seed: int | None, profile: str, chunk: int) -> int | None:
