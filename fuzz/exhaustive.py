@@ -314,14 +314,16 @@ def ladder(variant: type, base: Scenario) -> list[Scenario]:
 
 
 def check_deepening(variant: type, base: Scenario, max_states: int | None = None,
-                    deepen_states: int = DEEPEN_STATES, data_races=None) -> CheckResult:
+                    deepen_states: int = DEEPEN_STATES, data_races=None,
+                    reduce: bool = True) -> CheckResult:
     """``explore`` without scenario options: the variant's own scenario, then
     bigger ones (``ladder``) while the deepening budget of states lasts. Stops
     at the first violation or data race (its shortest trace, in the scenario
     where it appeared); otherwise the verdict is that of the largest scenario
     explored completely, which ``CheckResult.bound`` names with the smaller ones
     and the one cut short."""
-    first = check_variant(variant, base, max_states=max_states, data_races=data_races)
+    first = check_variant(variant, base, max_states=max_states, data_races=data_races,
+                          symmetry=reduce, alone=reduce)
     if first.verdict != "holds":
         return first
     best = first
@@ -333,7 +335,8 @@ def check_deepening(variant: type, base: Scenario, max_states: int | None = None
             left = min(left, max_states)
         if left < 1:
             break
-        r = check_variant(variant, scenario, max_states=left, data_races=data_races)
+        r = check_variant(variant, scenario, max_states=left, data_races=data_races,
+                          symmetry=reduce, alone=reduce)
         spent += r.stats.states
         if r.verdict == "incomplete":
             best.cut_short = Level(scenario, scenario.describe(variant), "incomplete", r.stats.states)

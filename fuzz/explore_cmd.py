@@ -104,6 +104,9 @@ def add_explore_arguments(p: argparse.ArgumentParser) -> None:
                    help="without scenario options, explore bigger scenarios (more cycles, VMAs, "
                    "readers) after the variant's own while this many more states last "
                    f"(default {DEEPEN_STATES}; 0: only the variant's own scenario)")
+    p.add_argument("--no-reduction", action="store_true", dest="no_reduction",
+                   help="explore every state: no swapping of identical readers, no readers one "
+                        "at a time (the same verdict and shortest trace, in more states)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     add_trace_arguments(p)
     add_counterexample_arguments(p)
@@ -121,11 +124,13 @@ def run_explore(args) -> int:
         # The first run to the end is inside the budget too: on a big scenario it
         # alone can take minutes (issue 11).
         check_protocol(variant, scenario)
+        reduce = not args.no_reduction
         if scenario_fixed(args) or not args.deepen_states:
-            result = check_variant(variant, scenario, max_states=args.max_states)
+            result = check_variant(variant, scenario, max_states=args.max_states,
+                                   symmetry=reduce, alone=reduce)
         else:
             result = check_deepening(variant, scenario, max_states=args.max_states,
-                                     deepen_states=args.deepen_states)
+                                     deepen_states=args.deepen_states, reduce=reduce)
     scenario = result.scenario
     width = result.execution and result.violation and result.violation.wrapped and \
         (scenario.width or variant.counter_width)

@@ -206,3 +206,25 @@ def test_protocol_c_symmetry_keeps_the_shortest_violation():
     assert _outcome(reduced) == _outcome(full)
     assert full.verdict == "violated"
     assert reduced.stats.states < full.stats.states
+
+
+def test_explore_no_reduction_switch(capsys):
+    """`vmafuzz explore --no-reduction` explores every state: the same verdict and
+    shortest trace as with the reductions, in more states, and a bound that names
+    no reduction."""
+    import json
+
+    from fuzz.cli import main
+
+    out = {}
+    for extra in ([], ["--no-reduction"]):
+        code = main(["explore", "A-no-wmb", "--readers", "2", "--cycles", "1", "--json", *extra])
+        out[bool(extra)] = (code, json.loads(capsys.readouterr().out))
+    (c1, reduced), (c2, full) = out[False], out[True]
+    assert c1 == c2 == 1
+    assert reduced["verdict"] == full["verdict"] == "violated"
+    assert reduced["shortest_steps"] == full["shortest_steps"]
+    assert reduced["bound"]["symmetric_threads"] == [[1, 2]] and reduced["bound"]["readers_alone"] == [1, 2]
+    assert full["bound"]["symmetric_threads"] == [] and full["bound"]["readers_alone"] == []
+    assert "swapped" not in full["bound"]["text"] and "one at a time" not in full["bound"]["text"]
+    assert full["bound"]["states"] > reduced["bound"]["states"]
