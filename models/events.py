@@ -41,9 +41,12 @@ FENCES = frozenset({
 LKR, LKW, UL, LF, RL, RU = "LKR", "LKW", "UL", "LF", "RL", "RU"
 
 
-@attrs.frozen(slots=True, repr=False)
+@attrs.frozen(slots=True, repr=False, cache_hash=True)
 class Loc:
-    """A shared memory location: a global (``x``) or a field of an object (``vma->vm_file``)."""
+    """A shared memory location: a global (``x``) or a field of an object (``vma->vm_file``).
+
+    Its hash is kept (``cache_hash``): locations key the engine's hottest dicts
+    (co, floors, observations), hundreds of thousands of lookups in a long run."""
 
     name: str
     init: Any = 0
