@@ -1280,9 +1280,21 @@ def _acyclic_among(nodes: set, succs: dict) -> bool:
 
 
 def _position(order: list[int] | None, w: int) -> int | None:
-    """The index of ``w`` in a co list, None when it is not there."""
+    """The index of ``w`` in a co list, None when it is not there. The stores a
+    check keeps are mostly among the newest: the last ``TAIL`` first, as
+    ``_kept_local`` does (a long run's co lists hold thousands of stores)."""
     if order is None:
         return None
+    tail = len(order) - TAIL
+    if tail > 0:
+        try:
+            return order.index(w, tail)
+        except ValueError:
+            pass
+        try:
+            return order.index(w, 0, tail)
+        except ValueError:
+            return None
     try:
         return order.index(w)
     except ValueError:
