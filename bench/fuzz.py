@@ -1,8 +1,10 @@
 """Fuzzer benchmark: each violated variant with 20 seeds, default settings.
 
-Per variant: found (out of the seeds), median examples and seconds to the first
-failure, median shrunk length, how many seeds shrank to the explorer's
-shortest, and the explorer's shortest for the same scenario; then throughput, and
+Per variant: found (out of the seeds), median examples and (wall) seconds to the
+first failure, median shrunk length, how many seeds shrank to the explorer's
+shortest, the explorer's shortest for the same scenario, and median CPU seconds
+of the process to the first failure and for the whole run (generation and
+shrinking: the wall seconds depend on the machine's other jobs); then throughput, and
 steps per CPU second of the fuzzer (Hypothesis's examples and the coverage-guided
 runs between them) beside the same engine driven by a plain random chooser, on each
 holding variant (issue 14's goal: a ratio of at least 0.5).
@@ -39,6 +41,7 @@ def main(argv=None) -> int:
     ap.add_argument("--seeds", type=int, default=20)
     ap.add_argument("--max-examples", type=int, default=5000)
     ap.add_argument("--seconds", type=float, default=120.0, help="generation budget per seed")
+    ap.add_argument("--per-seed", action="store_true", help="also print each seed's shrunk length")
     ap.add_argument("--holding", type=int, default=0, metavar="N",
                     help="also run each holding variant for N examples")
     ap.add_argument("--throughput", type=float, default=10.0, metavar="SECONDS",
@@ -47,7 +50,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     chosen = [v for v in SHIPPED if not args.variants or v.name in args.variants]
     print(f"{'variant':<22} {'found':>6} {'med ex':>7} {'med s':>7} {'med len':>7} "
-          f"{'=expl':>6} {'explorer':>8}")
+          f"{'=expl':>6} {'explorer':>8} {'cpu 1st':>8} {'cpu all':>8}")
     total_examples = total_steps = 0
     total_seconds = 0.0
     for v in chosen:
@@ -55,10 +58,12 @@ def main(argv=None) -> int:
             continue
         scenario = Scenario.default_for(v)
         shortest = check_variant(v, scenario).shortest_steps
-        found, ex_first, s_first, lengths = 0, [], [], []
+        found, ex_first, s_first, lengths, cpu_first, cpu_all = 0, [], [], [], [], []
         for seed in range(args.seeds):
+            c0 = time.process_time()
             r = fuzz(v, scenario, max_examples=args.max_examples, seconds=args.seconds, seed=seed,
                      profile=PROFILE_DEV, database=None)
+            cpu_all.append(time.process_time() - c0)
             total_examples += r.examples
             total_steps += r.steps
             total_seconds += r.seconds
@@ -66,13 +71,17 @@ def main(argv=None) -> int:
                 found += 1
                 ex_first.append(r.examples_to_first)
                 s_first.append(r.seconds_to_first)
+                cpu_first.append(r.cpu_to_first)
                 lengths.append(r.failure.steps)
         def med(xs, f="{:.0f}"):
             return f.format(statistics.median(xs)) if xs else "-"
         same = sum(1 for n in lengths if shortest is not None and n <= shortest)
         print(f"{v.name:<22} {found:>3}/{args.seeds:<2} {med(ex_first):>7} "
               f"{med(s_first, '{:.2f}'):>7} {med(lengths):>7} {same:>3}/{args.seeds:<2} "
-              f"{shortest if shortest is not None else 'holds':>8}", flush=True)
+              f"{shortest if shortest is not None else 'holds':>8} {med(cpu_first, '{:.2f}'):>8} "
+              f"{med(cpu_all, '{:.1f}'):>8}", flush=True)
+        if args.per_seed:
+            print(f"  shrunk per seed: {lengths}", flush=True)
     if total_seconds:
         print(f"throughput (violated variants, generation and shrinking): "
               f"{total_examples / total_seconds:.0f} examples/s, "

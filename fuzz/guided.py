@@ -174,7 +174,8 @@ class GuidedSearch:
     # False: the unbiased search (SHRINK_MODES, any parent, any cut), for shrinking
     biased: bool = True
     window_cuts: int = 0                                # option lists the stale window cut
-    # kept schedule's index -> (step, the state there, lookups checked before it): see _snapshot
+    # kept schedule's index -> (the schedule, step, the state there, lookups checked before it):
+    # see _snapshot
     snapshots: dict = attrs.field(factory=dict)
 
     @staticmethod
@@ -212,9 +213,11 @@ class GuidedSearch:
         # The prefix from the parent's snapshot when there is one at or before the cut
         # (the same state, the same counts: the run goes on exactly as a replay would).
         snap = self.snapshots.get(k) if not long else None
+        if snap is not None and snap[0] is not parent:
+            snap = None         # kept schedules were replaced (a new search): not this one's
         take = -1              # the step to take this parent's snapshot at, if any
-        if snap is not None and snap[0] <= min(cut, self.max_steps):
-            at_snap, base, pre_lookups = snap
+        if snap is not None and snap[1] <= min(cut, self.max_steps):
+            _, at_snap, base, pre_lookups = snap
             ex = base.fork()
             schedule: list[Step] = list(parent[:at_snap])
             seen = len(ex.ghosts)
@@ -296,12 +299,21 @@ class GuidedSearch:
         self._keep(ex, schedule)
         return None
 
+    def restart(self) -> None:
+        """Forget the kept schedules and the coverage (the counts stay): the guided
+        shrinking's fresh searches under a lower step cap."""
+        self.kept = [()]
+        self.kept_new = [0]
+        self.covered = set()
+        self.snapshots = {}
+
     def _snapshot(self, k: int, ex: Execution, lookups: int) -> None:
         """Keep a copy of the run's state at the lowest near cut of kept schedule ``k``
         (the newest SNAPSHOTS of them): runs from that parent start there instead of
         replaying its prefix, about half the steps of C-foreign-mm-put's runs."""
         snaps = self.snapshots
-        snaps[k] = (ex.steps, ex.fork(), lookups)
+        snaps.pop(k, None)
+        snaps[k] = (self.kept[k], ex.steps, ex.fork(), lookups)
         if len(snaps) > SNAPSHOTS:
             del snaps[next(iter(snaps))]        # the first one taken
 

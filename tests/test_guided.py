@@ -130,3 +130,26 @@ def test_the_8_bit_wrap_is_found_by_the_long_scenario_modes(monkeypatch):
     monkeypatch.setattr(guided, "LONG_STEPS", 10**9)
     _, f = _search_to_failure(world, 0, 3)
     assert f is None
+
+
+def test_the_guided_shrinking_runs_fresh_searches(monkeypatch):
+    """After the first failure the guided runs look for a shorter one as fresh
+    searches (no kept schedule, no coverage), again every GUIDED_SHRINK_RESTART runs."""
+    import fuzz.machine as machine
+    monkeypatch.setattr(machine, "GUIDED_SHRINK_RUNS", 250)
+    monkeypatch.setattr(machine, "GUIDED_SHRINK_FACTOR", 1)
+    monkeypatch.setattr(machine, "GUIDED_SHRINK_RESTART", 100)
+    restarts = []
+    real = GuidedSearch.restart
+
+    def restart(self):
+        restarts.append((self.runs, len(self.kept)))
+        real(self)
+        assert self.kept == [()] and not self.covered and not self.snapshots
+    monkeypatch.setattr(GuidedSearch, "restart", restart)
+    v = BY_NAME["A-no-wmb"]
+    r = fuzz(v, Scenario.default_for(v), max_examples=300, seed=1, database=None)
+    assert r.verdict == "violated" and r.found_by == "guided"
+    first, runs = r.guided_to_first, max(250, r.guided_to_first)
+    assert [n for n, _ in restarts] == list(range(first, first + runs, 100))
+    assert restarts[0][1] > 1          # the finding search had kept schedules
