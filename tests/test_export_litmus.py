@@ -27,7 +27,22 @@ from models.ops import (READ_ONCE, WRITE_ONCE, refcount_add_not_zero, refcount_d
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "corpus"
 EXPORTS = ROOT / "tests" / "exports"
-CORPUS_FILES = collect([CORPUS])
+
+
+def _shipped(files: list[Path]) -> list[Path]:
+    """The corpus files the repository ships (tracked by git). A campaign run in this
+    checkout (the README's main job) saves new counterexamples beside them; those
+    have no committed export, and are the user's, not the repository's."""
+    try:
+        out = subprocess.run(["git", "ls-files", "-z", "--", "corpus"], cwd=ROOT,
+                             capture_output=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return files            # not a git checkout (an unpacked sdist): every file
+    tracked = {(ROOT / p).resolve() for p in out.decode().split("\0") if p}
+    return [f for f in files if f.resolve() in tracked] if tracked else files
+
+
+CORPUS_FILES = _shipped(collect([CORPUS]))
 TIMEOUTS = {line.strip() for line in (EXPORTS / "herd7-timeouts.txt").read_text().splitlines()
             if line.strip() and not line.startswith("#")} \
     if (EXPORTS / "herd7-timeouts.txt").exists() else set()
