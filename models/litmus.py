@@ -1451,44 +1451,30 @@ def may_store(prog: Program, locs: dict[str, Loc]) -> list[frozenset | None]:
     with ``r`` a register), for ``explore.finals_only``. An over-approximation: a
     store on a branch never taken counts, and so does every primitive not known to
     only read (an RMW, a lock operation, a grace period on an srcu_struct)."""
+    def assigned(node: Any, found: set) -> None:
+        if isinstance(node, Assign) and isinstance(node.target, Name):
+            found.add(node.target.name)
+
+    def targets(node: Any, found: set) -> None:
+        # the expressions stores go through, resolved below once registers are known
+        if isinstance(node, Assign) and isinstance(node.target, Deref):
+            found.add(node.target.arg)
+        elif isinstance(node, Call) and node.name not in _READS_ONLY:
+            kinds = node.kinds or ("p",) * len(node.args)
+            found.update(a.arg if isinstance(a, Deref) else a
+                         for a, k in zip(node.args, kinds) if k in ("p", "lv"))
+            if len(node.args) > len(kinds):
+                found.add(_ANYWHERE)
+
+    regs_of = _per_thread(prog, assigned)
+    stores_of = _per_thread(prog, targets)
     out: list[frozenset | None] = []
     for th in prog.threads:
-        regs = {reg for tid, reg, _ in prog.reg_init if tid == th.tid}
-        stack: list[Any] = [th.body]
-        while stack:         # every register name the thread assigns
-            node = stack.pop()
-            if isinstance(node, (tuple, list)):
-                stack.extend(node)
-            elif attrs.has(type(node)):
-                if isinstance(node, Assign) and isinstance(node.target, Name):
-                    regs.add(node.target.name)
-                stack.extend(getattr(node, f.name) for f in attrs.fields(type(node)) if f.name != "pos")
-
-        def where(e: Any) -> Any:
-            arg = e.arg if isinstance(e, Deref) else e
-            if isinstance(arg, Name) and arg.name not in regs and arg.name in locs:
-                return locs[arg.name]
-            return _ANYWHERE
-
-        found: set = set()
-        stack = [th.body]
-        while stack:
-            node = stack.pop()
-            if isinstance(node, (tuple, list)):
-                stack.extend(node)
-                continue
-            if not attrs.has(type(node)):
-                continue
-            if isinstance(node, Assign) and isinstance(node.target, Deref):
-                found.add(where(node.target))
-            elif isinstance(node, Call) and node.name not in _READS_ONLY:
-                kinds = node.kinds or ("p",) * len(node.args)
-                for arg, kind in zip(node.args, kinds):
-                    if kind in ("p", "lv"):
-                        found.add(where(arg))
-                if len(node.args) > len(kinds):
-                    found.add(_ANYWHERE)
-            stack.extend(getattr(node, f.name) for f in attrs.fields(type(node)) if f.name != "pos")
+        regs = regs_of.get(th.tid, set()) | {r for tid, r, _ in prog.reg_init if tid == th.tid}
+        found = set()
+        for e in stores_of.get(th.tid, ()):
+            named = isinstance(e, Name) and e.name not in regs and e.name in locs
+            found.add(locs[e.name] if named else _ANYWHERE)
         out.append(None if _ANYWHERE in found else frozenset(found))
     return out
 
