@@ -16,7 +16,7 @@ Every shipped family is listed: protocols A and B, the seqlock, protocol C.
 ``--bigger2`` (issue 14) checks each holding variant of protocols A and B against
 2 writers x 2 cycles (1 reader x 1 lookup) and against 2 readers x 2 lookups x 2
 cycles (1 writer); ``--max-states`` stops each row there (no verdict:
-``incomplete``). ``--no-reduction`` turns off the explorer's symmetry and
+``incomplete``). ``--no-reduction`` turns off the explorer's symmetry, invisible-steps-first and
 readers-alone reductions (``fuzz/exhaustive.py``), for a before/after comparison.
 """
 
@@ -36,7 +36,7 @@ from models.scenario import Scenario  # noqa: E402
 from models.variants import SHIPPED  # noqa: E402
 
 
-REDUCE = {"symmetry": True, "alone": True}
+REDUCE = {"symmetry": True, "alone": True, "invisible": True}
 MAX_STATES: list = [None]
 CPU = [0.0]
 
@@ -63,11 +63,11 @@ def main(argv=None) -> int:
     ap.add_argument("--also-holding-bigger", action="store_true")
     ap.add_argument("--bigger2", action="store_true",
                     help="holding A and B variants at 2 writers x 2 cycles and 2 readers x 2 lookups x 2 cycles")
-    ap.add_argument("--no-reduction", action="store_true", help="no symmetry, no readers alone")
+    ap.add_argument("--no-reduction", action="store_true", help="no symmetry, no readers alone, no invisible steps first")
     ap.add_argument("--max-states", type=int, default=None)
     args = ap.parse_args(argv)
     if args.no_reduction:
-        REDUCE.update(symmetry=False, alone=False)
+        REDUCE.update(symmetry=False, alone=False, invisible=False)
     MAX_STATES[0] = args.max_states
     chosen = [v for v in SHIPPED if not args.variants or v.name in args.variants]
     print(f"{'variant':<22} {'scenario':<48} {'verdict':<9} {'rule':<27} {'steps':>5} "

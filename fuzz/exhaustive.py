@@ -25,7 +25,7 @@ import attrs
 
 from models.engine import Execution
 from models.events import PLAIN
-from models.explore import ExploreStats, NotAlone, explore
+from models.explore import ExploreStats, NotAlone, NotInvisible, NotProtected, explore, invisible_first
 from models.protocol import Observation
 from models.scenario import Scenario, ScenarioError, build
 
@@ -61,15 +61,25 @@ class CheckResult:
     # explored once (``interchangeable``); () when none.
     symmetric: tuple = ()
     alone: tuple = ()        # readers explored one at a time (``readers_alone``); () when not
+    # The search took invisible steps first (``invisible_first``): it decides the
+    # verdict only. A violation it finds is searched for again without it
+    # (``check_variant``); ``shortest_known`` False: that search ran out of states,
+    # so this run violates but a shorter one may exist.
+    invisible: bool = False
+    shortest_known: bool = True
 
     def bound(self) -> str:
         """What the verdict covers, in words: the search and the scenario."""
         what = self.described or self.scenario.describe()
         up_to = "".join(([", identical readers swapped"] if self.symmetric else []) +
-                        ([", readers one at a time"] if self.alone else []))
+                        ([", readers one at a time"] if self.alone else []) +
+                        ([", invisible steps first"] if self.invisible else []))
         if self.verdict == "incomplete":
             return f"exhaustive search of {what} stopped after {self.stats.states} states{up_to}: no verdict"
-        if self.verdict == "violated":
+        if self.verdict == "violated" and not self.shortest_known:
+            text = (f"exhaustive on {what}: this run violates ({self.stats.states} distinct states "
+                    f"explored{up_to}); the breadth-first search for a shorter one stopped first")
+        elif self.verdict == "violated":
             text = (f"exhaustive, breadth first, on {what}: no shorter run of it violates "
                     f"({self.stats.states} distinct states explored{up_to})")
         else:
@@ -86,6 +96,8 @@ class CheckResult:
         return {"search": "exhaustive", "states": self.stats.states, "complete": self.verdict != "incomplete",
                 "symmetric_threads": [list(g) for g in self.symmetric],
                 "readers_alone": list(self.alone),
+                "invisible_first": self.invisible,
+                "shortest": self.verdict == "violated" and self.shortest_known,
                 "scenario": self.scenario.to_json(), "text": self.bound(),
                 "smaller": [{"scenario": lv.scenario.to_json(), "verdict": lv.verdict, "states": lv.states}
                             for lv in self.smaller],
@@ -217,13 +229,36 @@ class _Plain(Exception):
 
 
 def check_variant(variant: type, scenario: Scenario, max_states: int | None = None,
-                  data_races=None, symmetry: bool = True, alone: bool = True) -> CheckResult:
+                  data_races=None, symmetry: bool = True, alone: bool = True,
+                  invisible: bool = True) -> CheckResult:
     """``data_races``: the race finder (default: the model's; tests pass their own).
     ``symmetry``: swap interchangeable readers (``interchangeable``); ``alone``:
-    run read-only readers one at a time (``readers_alone``); False explores every
-    state."""
+    run read-only readers one at a time (``readers_alone``); ``invisible``: decide
+    first with invisible steps first (``models/explore.py``, ``invisible_first``),
+    which keeps the verdict but not the shortest trace, so a violation it finds is
+    searched for again without it, breadth first. All False explores every state."""
     world = build(variant, scenario)
     solo = readers_alone(world) if alone else ()
+    if invisible:
+        try:
+            quick = _check(variant, scenario, world, max_states, data_races, symmetry, solo, first=True)
+        except (NotAlone, NotInvisible, NotProtected, _Plain):
+            quick = None
+        if quick is not None and quick.verdict not in ("violated", "incomplete"):
+            return quick
+        if quick is not None and quick.verdict == "incomplete":
+            quick = None        # out of states (or time): the search without it decides, as before
+    else:
+        quick = None
+    result = _full(variant, scenario, world, max_states, data_races, symmetry, solo)
+    if quick is not None and result.verdict == "incomplete":
+        # A real violating run, but the search for a shorter one ran out of states.
+        quick.shortest_known = False
+        return quick
+    return result
+
+
+def _full(variant, scenario, world, max_states, data_races, symmetry, solo) -> CheckResult:
     if solo:
         try:
             return _check(variant, scenario, world, max_states, data_races, symmetry, solo)
@@ -232,7 +267,7 @@ def check_variant(variant: type, scenario: Scenario, max_states: int | None = No
     return _check(variant, scenario, world, max_states, data_races, symmetry, ())
 
 
-def _check(variant, scenario, world, max_states, data_races, symmetry, solo) -> CheckResult:
+def _check(variant, scenario, world, max_states, data_races, symmetry, solo, first=False) -> CheckResult:
     groups = interchangeable(world) if symmetry else ()
     oracle = Oracle(world, data_races)
     stats = ExploreStats()
@@ -241,7 +276,7 @@ def _check(variant, scenario, world, max_states, data_races, symmetry, solo) -> 
     done = [0]
 
     def prune(ex: Execution) -> bool:
-        if solo and ex.step_starts and any(PLAIN in e.tags for e in ex.events[ex.step_starts[-1]:]):
+        if (solo or first) and ex.step_starts and any(PLAIN in e.tags for e in ex.events[ex.step_starts[-1]:]):
             raise _Plain      # a data race may need two readers: explore in full
         # A violation can only appear where a lookup just reported.
         # With load buffering, only once no promise is open (oracle.lookup_finished).
@@ -272,19 +307,21 @@ def _check(variant, scenario, world, max_states, data_races, symmetry, solo) -> 
     root = Execution(world.threads)
     try:
         for _ in explore(root, stats, max_states=max_states, prune=prune, breadth_first=True,
-                         symmetry=groups, alone=solo):
+                         symmetry=groups, alone=solo,
+                         persistent=invisible_first(_protected(world), _read_only(world)) if first else None,
+                         invisible=first):
             pass
     except _Found:
         v, ex = found[0]
         stats.executions += done[0]
         return CheckResult(variant.name, scenario, "violated", stats, v, ex, *_race(raced),
                            described=scenario.describe(variant), symmetric=groups,
-                           alone=solo)
+                           alone=solo, invisible=first)
     stats.executions += done[0]
     verdict = DATA_RACE if raced else "incomplete" if stats.truncated else "holds"
     return CheckResult(variant.name, scenario, verdict, stats, None, None, *_race(raced),
                        described=scenario.describe(variant), symmetric=groups,
-                           alone=solo)
+                       alone=solo, invisible=first)
 
 
 # States the deepening may spend beyond the first scenario (``check_deepening``):
@@ -323,7 +360,7 @@ def check_deepening(variant: type, base: Scenario, max_states: int | None = None
     explored completely, which ``CheckResult.bound`` names with the smaller ones
     and the one cut short."""
     first = check_variant(variant, base, max_states=max_states, data_races=data_races,
-                          symmetry=reduce, alone=reduce)
+                          symmetry=reduce, alone=reduce, invisible=reduce)
     if first.verdict != "holds":
         return first
     best = first
@@ -336,7 +373,7 @@ def check_deepening(variant: type, base: Scenario, max_states: int | None = None
         if left < 1:
             break
         r = check_variant(variant, scenario, max_states=left, data_races=data_races,
-                          symmetry=reduce, alone=reduce)
+                          symmetry=reduce, alone=reduce, invisible=reduce)
         spent += r.stats.states
         if r.verdict == "incomplete":
             best.cut_short = Level(scenario, scenario.describe(variant), "incomplete", r.stats.states)
@@ -347,6 +384,23 @@ def check_deepening(variant: type, base: Scenario, max_states: int | None = None
         if r.verdict != "holds":
             break
     return best
+
+
+def _read_only(world) -> frozenset:
+    """The readers of a shipped family whose readers only read (``_reader_roles``),
+    none with load buffering."""
+    if any(t.promises for t in world.threads):
+        return frozenset()
+    _, read_only = _readers_of_family(world)
+    return frozenset(world.readers) if read_only else frozenset()
+
+
+def _protected(world) -> dict:
+    """The family's ``protected_by()``: ``{location: lock word}``, the locations only
+    a holder of the lock stores to (the family vouches; the explorer checks every
+    store it makes against it)."""
+    hook = getattr(world.protocol, "protected_by", None)
+    return dict(hook()) if callable(hook) else {}
 
 
 def _race(raced: list) -> tuple:

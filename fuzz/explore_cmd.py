@@ -106,7 +106,8 @@ def add_explore_arguments(p: argparse.ArgumentParser) -> None:
                    f"(default {DEEPEN_STATES}; 0: only the variant's own scenario)")
     p.add_argument("--no-reduction", action="store_true", dest="no_reduction",
                    help="explore every state: no swapping of identical readers, no readers one "
-                        "at a time (the same verdict and shortest trace, in more states)")
+                        "at a time, no invisible steps first (the same verdict and shortest "
+                        "trace, in more states)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     add_trace_arguments(p)
     add_counterexample_arguments(p)
@@ -127,7 +128,7 @@ def run_explore(args) -> int:
         reduce = not args.no_reduction
         if scenario_fixed(args) or not args.deepen_states:
             result = check_variant(variant, scenario, max_states=args.max_states,
-                                   symmetry=reduce, alone=reduce)
+                                   symmetry=reduce, alone=reduce, invisible=reduce)
         else:
             result = check_deepening(variant, scenario, max_states=args.max_states,
                                      deepen_states=args.deepen_states, reduce=reduce)

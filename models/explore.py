@@ -14,6 +14,12 @@ exactly when the other does, after as many steps. Breadth first, the image seen
 first was reached in at most as many steps, so the first violation found is still
 one with the fewest steps.
 
+Invisible steps first (``persistent=invisible_first(...)``): stores, fences, a
+lock holder's accesses to what the lock protects, and writer steps before read-only
+readers' lookups are taken alone, and a lookup runs from its first load to its
+observation. It keeps the verdict, not the shortest trace (``fuzz/exhaustive.py``
+decides with it, then looks for the shortest violation without it).
+
 Readers alone (``alone``): threads that only read and whose findings each depend
 only on their own events and the other (writer) threads'. Once one of them has
 taken a step the others are not scheduled, so every state holds the writers and at
@@ -33,8 +39,15 @@ import attrs
 
 from . import limits
 from .engine import Decision, Execution, Speculation
-from .events import as_locref
-from .ops import Load, LockRead, Rmw
+from .events import as_locref, raw
+from .protocol import Observation
+from .ops import Load, LockRead, Rmw, Store
+
+
+class NotInvisible(Exception):
+    """A step taken alone by ``invisible_first`` recorded a ghost (an observation or
+    a ghost record came with it): the step was visible to the invariant, and the
+    search that assumed otherwise is void."""
 
 
 class NotAlone(Exception):
@@ -58,7 +71,8 @@ def explore(root: Execution, stats: ExploreStats | None = None,
             leaf: Callable[[Execution], None] | None = None,
             symmetry: Sequence[Sequence[int]] = (),
             alone: Sequence[int] = (),
-            persistent: Callable[[Execution, list[int]], list[int]] | None = None) -> Iterator[Execution]:
+            persistent: Callable[[Execution, list[int]], list[int]] | None = None,
+            invisible: bool = False) -> Iterator[Execution]:
     """Yield every distinct finished execution reachable from ``root``.
 
     ``prune(ex)`` is called once on every state; True means: do not explore
@@ -74,11 +88,15 @@ def explore(root: Execution, stats: ExploreStats | None = None,
     decisions are logged against every runnable thread, so paths replay as ever.
     ``persistent(ex, ready)``: the threads among ``ready`` to step in ``ex`` (a
     persistent set, e.g. ``finals_only``); only for callers that want the finished
-    executions alone, never a shortest trace or an intermediate state.
+    executions alone, or (``invisible_first``) a verdict, never a shortest trace.
+    ``invisible``: the reduction is ``invisible_first``'s: a step taken because the
+    set left others out must record no ghost (``NotInvisible``), but a reader's
+    observation (``persistent.readers``).
     """
     stats = stats if stats is not None else ExploreStats()
     t0 = time.perf_counter()
     check = limits.check
+    exempt = getattr(persistent, "readers", frozenset())
     perms = permutations(symmetry, len(root.threads))
     if perms:
         def key_of(ex: Execution):
@@ -110,8 +128,11 @@ def explore(root: Execution, stats: ExploreStats | None = None,
                 moved = alone_set.intersection(ex.step_tids)
                 if moved:
                     ready = [t for t in every if t not in alone_set or t in moved]
-            if persistent is not None and len(ready) > 1:
+            forced = False
+            if persistent is not None and (len(ready) > 1 or invisible):
+                n_ready = len(ready)
                 ready = persistent(ex, ready)
+                forced = invisible and len(ready) < n_ready
             if not ready:
                 if leaf is not None:
                     leaf(ex)
@@ -133,7 +154,11 @@ def explore(root: Execution, stats: ExploreStats | None = None,
                 if n_opts > 1:
                     child.path.append(Decision(opt.kind, tid, n_opts, i))
                 n_events = len(child.events)
+                n_ghosts = len(child.ghosts)
                 child.apply(tid, opt)
+                if forced and len(child.ghosts) != n_ghosts and tid not in exempt:
+                    raise NotInvisible(f"thread {child.threads[tid].spec.name} recorded a ghost "
+                                       f"with a store or fence")
                 if tid in alone_set and any(e.kind == "W" for e in child.events[n_events:]
                                             if e.tid == tid):
                     raise NotAlone(f"thread {child.threads[tid].spec.name} stores: it is not read-only")
@@ -403,3 +428,151 @@ class StoreLog:
 
 def _value_key(v) -> tuple:
     return (type(v).__name__, repr(v))
+
+
+# Stores ``invisible_first`` may take alone: marked stores (an unlock is a release
+# store); never a plain or SRCU store. (Fences are never a thread's next step: the
+# engine runs them at once with the step before them.)
+_FIRST_STORE_TAGS = frozenset({"once", "release"})
+
+
+class NotProtected(Exception):
+    """A thread was about to store to a location ``invisible_first`` was told only
+    the holder of a lock stores to, without holding that lock."""
+
+
+def holds(ex: Execution, tid: int, lock) -> bool:
+    """Thread ``tid`` holds the lock word ``lock``: the co-last store to it is that
+    thread's acquisition (a lock word holds 1 while held, 0 once released)."""
+    order = ex.co.get(lock)
+    if not order:
+        return False
+    last = ex.events[order[-1]]
+    return last.tid == tid and raw(last.value) == 1
+
+
+def _mid_lookup(ex: Execution, tid: int) -> bool:
+    """Thread ``tid`` has taken a step since its last observation (it is inside a
+    lookup). Steps, not events: fences run at once with the step before them."""
+    tids = ex.step_tids
+    for i in range(len(tids) - 1, -1, -1):
+        if tids[i] == tid:
+            start = ex.step_starts[i]
+            break
+    else:
+        return False
+    for t, rec, at in reversed(ex.ghosts):
+        if t == tid and isinstance(rec, Observation):
+            return start >= at
+    return True
+
+
+def _before_readers(op) -> bool:
+    """A writer's next step that may go before any read-only reader's steps
+    (``invisible_first``'s rule 3): a marked memory access, not a ghost step nor a
+    plain or SRCU access."""
+    kind = type(op)
+    if kind is Store:
+        return op.tag in _FIRST_STORE_TAGS
+    if kind is Load:
+        return op.tag in ("once", "acquire")
+    return kind is Rmw or kind is LockRead
+
+
+def invisible_first(protected: dict | None = None,
+                    readers: frozenset = frozenset()) -> Callable[[Execution, list[int]], list[int]]:
+    """A persistent-set reduction for a protocol search that wants a verdict, not a
+    shortest trace: ``explore(persistent=invisible_first(...), invisible=True)``
+    (docs/memory-model.md, "Invisible steps first"). In each state the first ready
+    thread whose next step is one of these steps alone:
+
+    1. a marked store (WRITE_ONCE, a release, an unlock);
+    2. an access (load, RMW, lock acquisition) of a location in ``protected``
+       (``{location: lock word}``) while its thread holds that lock.
+
+    With ``readers`` (threads that only read: loads, fences, observations; one
+    about to store raises ``NotAlone``), before those:
+
+    0. a reader inside a lookup (it stepped since its last observation) steps
+       alone, to its observation;
+
+    and after them:
+
+    3. when no ready thread outside ``readers`` is at a ghost step (a commit) or
+       at a plain or SRCU step, and one of them is ready, those threads step and
+       the readers wait.
+
+    Why a violation is never lost. Let X be thread T's next step in state s, and
+    take any run from s that ends in a violation. If T steps in it, its first
+    step there is X, taken after steps of other threads only; X commutes to the
+    front: a store is placed in coherence where it was, and none of those steps
+    read it (it did not exist yet); an access of ``protected`` has the same options,
+    as no other thread can store there while T holds the lock. The run ends in the
+    same graph (the fences that ran with X come along: they order nothing before
+    their thread's next event). If T never steps in it, put X first anyway: a store
+    placed last in coherence and read by no one, or a read last in its thread, has
+    no ordering edge out of it,
+    so every graph of the run stays consistent with it, and the later stores of
+    the run go before it in coherence. The invariant sees the same loads and
+    the same ghost records in the same order (a step that records a ghost raises
+    ``NotInvisible``; a store to ``protected`` by a thread not holding its lock
+    raises ``NotProtected``: the caller then explores in full). So the run from
+    ``s`` after X still ends in a violation, with X one step more at most: the
+    verdict is kept, the shortest trace and the broken rule's name may not be.
+    Rule 3 is the same argument for the first writer step X of the run (a reader
+    only reads: a store X goes where it was, a read X has the same options as no
+    reader stores, and the readers' loads keep their sources), or for any of them
+    when the run has none. Rule 0: in any run, a lookup's loads can all be made
+    just before its observation, the other threads' steps between them moved
+    before its first: each load keeps its source (it existed already, and a
+    store made earlier is still one the load may skip), the graph is the same,
+    and so is the order of the ghost records, as no observation moves past
+    another ghost record. With rules 1 to 3 moving writer steps before a lookup's
+    start, every run is one the reduced search makes, with the same ending."""
+    protected = protected or {}
+
+    def choose(ex: Execution, ready: list[int]) -> list[int]:
+        out = _choose(ex, ready)
+        threads = ex.threads
+        for tid in out:
+            op = threads[tid].pending
+            kind = type(op)
+            if kind is not Store and kind is not Rmw:
+                continue
+            if tid in readers:
+                raise NotAlone(f"thread {threads[tid].spec.name} stores: it is not read-only")
+            lock = protected.get(as_locref(op.target).loc) if protected else None
+            if lock is not None and not holds(ex, tid, lock):
+                raise NotProtected(f"thread {threads[tid].spec.name} stores to "
+                                   f"{as_locref(op.target).loc.name} without holding {lock.name}")
+        return out
+
+    def _choose(ex: Execution, ready: list[int]) -> list[int]:
+        threads = ex.threads
+        if readers:
+            for tid in ready:
+                if tid in readers and _mid_lookup(ex, tid):
+                    return [tid]                                   # rule 0
+        for tid in ready:
+            op = threads[tid].pending
+            kind = type(op)
+            if kind is Store:
+                if op.tag in _FIRST_STORE_TAGS:
+                    return [tid]                                   # rule 1
+            elif protected and (kind is Load or kind is Rmw or kind is LockRead):
+                lock = protected.get(as_locref(op.target).loc)
+                if lock is not None and holds(ex, tid, lock):
+                    return [tid]                                   # rule 2
+        if readers:
+            writers = []
+            for tid in ready:
+                if tid in readers:
+                    continue
+                if not _before_readers(threads[tid].pending):
+                    return ready
+                writers.append(tid)
+            if writers and len(writers) < len(ready):
+                return writers                                     # rule 3
+        return ready
+    choose.readers = readers
+    return choose

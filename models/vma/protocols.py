@@ -85,6 +85,20 @@ class SpeculativeLookup(Protocol):
     def check(self, ex):
         return IntactVMA(self).check(ex)
 
+    def protected_by(self) -> dict:
+        """The locations only the holder of mmap_lock stores to: the VMA's fields a
+        writer cycle changes, its vm_lock_seq and vm_lock (vma_start_write() runs
+        under mmap_write_lock()) and mm_lock_seq (changed only with mmap_lock held
+        for writing, include/linux/mm_types.h). The explorer takes a lock holder's
+        accesses to them first (``models/explore.py``, ``invisible_first``) and
+        checks every store against this."""
+        lock = self.mm.mmap_lock
+        out = {self.mm.mm_lock_seq: lock}
+        for vma in self.k.vmas:
+            for name in ("vm_file", "vm_pgoff", "vm_start", "vm_lock_seq", "vm_lock"):
+                out[vma.field(name)] = lock
+        return out
+
     # ---- field accesses, so that a variant can make some of them plain ----
     def read_field(self, loc, field: str):
         return plain_read(loc) if field in self.plain_fields else READ_ONCE(loc)
