@@ -128,11 +128,16 @@ def explore(root: Execution, stats: ExploreStats | None = None,
                 moved = alone_set.intersection(ex.step_tids)
                 if moved:
                     ready = [t for t in every if t not in alone_set or t in moved]
-            forced = False
+            forced = inside = False
             if persistent is not None and (len(ready) > 1 or invisible):
                 n_ready = len(ready)
                 ready = persistent(ex, ready)
                 forced = invisible and len(ready) < n_ready
+                # invisible_first's rule 0: a reader inside a lookup steps alone. Its
+                # successor, still inside the lookup, is reached from this state only
+                # (a state inside a lookup steps that reader alone, so its parent has
+                # the same writer events): no key is needed for it.
+                inside = invisible and persistent.inside
             if not ready:
                 if leaf is not None:
                     leaf(ex)
@@ -162,7 +167,7 @@ def explore(root: Execution, stats: ExploreStats | None = None,
                 if tid in alone_set and any(e.kind == "W" for e in child.events[n_events:]
                                             if e.tid == tid):
                     raise NotAlone(f"thread {child.threads[tid].spec.name} stores: it is not read-only")
-                if not unique:
+                if not unique and not (inside and len(child.ghosts) == n_ghosts):
                     key = key_of(child)
                     if key in seen:
                         continue
@@ -549,9 +554,11 @@ def invisible_first(protected: dict | None = None,
 
     def _choose(ex: Execution, ready: list[int]) -> list[int]:
         threads = ex.threads
+        choose.inside = False
         if readers:
             for tid in ready:
                 if tid in readers and _mid_lookup(ex, tid):
+                    choose.inside = True
                     return [tid]                                   # rule 0
         for tid in ready:
             op = threads[tid].pending
@@ -575,4 +582,5 @@ def invisible_first(protected: dict | None = None,
                 return writers                                     # rule 3
         return ready
     choose.readers = readers
+    choose.inside = False       # did the last call apply rule 0 (``explore`` keys less)
     return choose
