@@ -247,7 +247,9 @@ def check_variant(variant: type, scenario: Scenario, max_states: int | None = No
         if quick is not None and quick.verdict not in ("violated", "incomplete"):
             return quick
         if quick is not None and quick.verdict == "incomplete":
-            quick = None        # out of states (or time): the search without it decides, as before
+            if quick.stats.stopped:
+                return quick    # --seconds, --max-memory or Ctrl-C: no time left for another search
+            quick = None        # out of states: the search without it decides, as before
     else:
         quick = None
     result = _full(variant, scenario, world, max_states, data_races, symmetry, solo)
