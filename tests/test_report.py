@@ -69,3 +69,22 @@ def test_report_shows_the_real_committed_versions(replayed):
     assert "NULL" not in versions and "incarnation None" not in versions
     if v.rule == USE_AFTER_FREE:
         assert "vma0: vm_file=" in versions
+
+
+def test_a_long_run_report_shows_the_versions_that_matter_and_counts_the_rest():
+    """A-narrow-seq at 256 cycles commits 257 versions: the report shows the first,
+    those whose file the lookup used, and the last three, and counts the others."""
+    from models.events import Obj
+    from models.vma.invariant import TORN, Consumed, Violation
+    files = [Obj(f"file{k}", "file") for k in range(20)]
+    versions = tuple((f"V{k}", {"vma0": {"vm_file": files[k], "vm_pgoff": k, "vm_start": 0,
+                                         "incarnation": f"i{k}"}}) for k in range(20))
+    used = (Consumed("vm_file", files[5], None, None), Consumed("vm_pgoff", 9, None, None))
+    v = Violation(TORN, 2, 0, "vma0", used, versions, "no single version has these values together")
+    lines = v.report_lines(None, None)
+    text = "\n".join(lines)
+    shown = [ln.split(":")[0].strip() for ln in lines if ln.startswith("    V")]
+    assert shown == ["V0", "V5", "V17", "V18", "V19"]
+    assert "... 4 more committed versions" in text and "... 11 more committed versions" in text
+    short = Violation(TORN, 2, 0, "vma0", used, versions[:8], "x")
+    assert len([ln for ln in short.report_lines(None, None) if ln.startswith("    V")]) == 8

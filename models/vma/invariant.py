@@ -72,6 +72,22 @@ class Violation:
     wrapped: tuple = ()          # eids of counter stores that wrapped before the violation
     at: int = 0                  # events in the graph when it was detected
 
+    # A long run (A-narrow-seq's 256 cycles) commits hundreds of versions: the report
+    # shows the first, those whose vm_file is a value the lookup used, and the last
+    # few, and counts the others.
+    SHOWN_LAST = 3
+
+    def _shown_versions(self) -> set:
+        n = len(self.versions)
+        if n <= 2 * self.SHOWN_LAST + 2:
+            return set(range(n))
+        used = {id(c.value) for c in self.consumed}
+        shown = {0} | set(range(n - self.SHOWN_LAST, n))
+        for k, (_, state) in enumerate(self.versions):
+            if any(id(f.get("vm_file")) in used for f in state.values()):
+                shown.add(k)
+        return shown
+
     @property
     def where(self) -> str:
         """What the detail line names after the lookup (a use after free names no VMA)."""
@@ -87,7 +103,15 @@ class Violation:
             stale = ", STALE (a newer store existed)" if c.read is not None and ex.is_stale(c.read) else ""
             out.append(f"    {c.field:<{fw}}= {_fmt(c.value):<18} read at #{read_step}, from {src}{stale}")
         out.append("  committed versions at that point:")
-        for label, state in self.versions:
+        shown = self._shown_versions()
+        for k, (label, state) in enumerate(self.versions):
+            if k not in shown:
+                if k - 1 in shown:
+                    skipped = next((j for j in range(k, len(self.versions)) if j in shown),
+                                   len(self.versions)) - k
+                    out.append(f"    ... {skipped} more committed versions (none with a vm_file "
+                               f"this lookup used)")
+                continue
             for name in [self.vma] if on_vma else sorted(state):     # every VMA's, after a free
                 f = state[name]
                 where = "" if on_vma else f"{name}: "
