@@ -488,7 +488,7 @@ def invisible_first(protected: dict | None = None,
                     readers: frozenset = frozenset()) -> Callable[[Execution, list[int]], list[int]]:
     """A persistent-set reduction for a protocol search that wants a verdict, not a
     shortest trace: ``explore(persistent=invisible_first(...), invisible=True)``
-    (docs/memory-model.md, "Invisible steps first"). In each state the first ready
+    (docs/writing-a-protocol.md, "invisible steps first"). In each state the first ready
     thread whose next step is one of these steps alone:
 
     1. a marked store (WRITE_ONCE, a release, an unlock);
