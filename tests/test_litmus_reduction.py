@@ -102,7 +102,7 @@ P3(int *x)
 """)
     specs, locs = litmus.build(prog)
     sets = litmus.may_store(prog, locs)
-    names = [None if s is None else sorted(l.name for l in s) for s in sets]
+    names = [None if s is None else sorted(loc.name for loc in s) for s in sets]
     assert names == [["y", "z"], [], None, ["x"]]
 
 
