@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import attrs
 
-from models.engine import Execution
+from models.engine import STALE_WINDOW, Execution
 from models.events import PLAIN
 from models.explore import ExploreStats, NotAlone, NotInvisible, NotProtected, explore, invisible_first
 from models.protocol import Observation
@@ -67,13 +67,18 @@ class CheckResult:
     # so this run violates but a shorter one may exist.
     invisible: bool = False
     shortest_known: bool = True
+    # Some load read only among the newest stores of its location (the engine's stale
+    # window, models/engine.py): the search covered those executions only.
+    window_cut: bool = False
 
     def bound(self) -> str:
         """What the verdict covers, in words: the search and the scenario."""
         what = self.described or self.scenario.describe()
         up_to = "".join(([", identical readers swapped"] if self.symmetric else []) +
                         ([", readers one at a time"] if self.alone else []) +
-                        ([", invisible steps first"] if self.invisible else []))
+                        ([", invisible steps first"] if self.invisible else []) +
+                        ([f", loads among the {STALE_WINDOW} newest stores of a location only "
+                          f"(the stale window)"] if self.window_cut else []))
         if self.verdict == "incomplete":
             return f"exhaustive search of {what} stopped after {self.stats.states} states{up_to}: no verdict"
         if self.verdict == "violated" and not self.shortest_known:
@@ -97,6 +102,7 @@ class CheckResult:
                 "symmetric_threads": [list(g) for g in self.symmetric],
                 "readers_alone": list(self.alone),
                 "invisible_first": self.invisible,
+                "stale_window_cut": self.window_cut,
                 "shortest": self.verdict == "violated" and self.shortest_known,
                 "scenario": self.scenario.to_json(), "text": self.bound(),
                 "smaller": [{"scenario": lv.scenario.to_json(), "verdict": lv.verdict, "states": lv.states}
@@ -228,6 +234,13 @@ class _Plain(Exception):
     pass
 
 
+class _Windowed(Exception):
+    """The engine's stale window (``models/engine.py``, ``STALE_WINDOW``) left a store
+    out of a load's options. Invisible steps first makes loads later than the full
+    search does, when more stores may lie between them and what they read, so its
+    argument needs every load to see every store: the full search decides."""
+
+
 def check_variant(variant: type, scenario: Scenario, max_states: int | None = None,
                   data_races=None, symmetry: bool = True, alone: bool = True,
                   invisible: bool = True, fallback: bool = True) -> CheckResult:
@@ -247,7 +260,7 @@ def check_variant(variant: type, scenario: Scenario, max_states: int | None = No
     if invisible and not any(t.promises for t in world.threads):
         try:
             quick = _check(variant, scenario, world, max_states, data_races, symmetry, solo, first=True)
-        except (NotAlone, NotInvisible, NotProtected, _Plain):
+        except (NotAlone, NotInvisible, NotProtected, _Plain, _Windowed):
             quick = None
         if quick is not None and quick.verdict not in ("violated", "incomplete"):
             return quick
@@ -283,8 +296,13 @@ def _check(variant, scenario, world, max_states, data_races, symmetry, solo, fir
     found: list = []
     raced: list = []
     done = [0]
+    cut = [False]       # the stale window cut some load's options (the bound says so)
 
     def prune(ex: Execution) -> bool:
+        if ex.window_cuts:
+            if first:
+                raise _Windowed
+            cut[0] = True
         if (solo or first) and ex.step_starts and any(PLAIN in e.tags for e in ex.events[ex.step_starts[-1]:]):
             raise _Plain      # a data race may need two readers: explore in full
         # A violation can only appear where a lookup just reported.
@@ -325,12 +343,12 @@ def _check(variant, scenario, world, max_states, data_races, symmetry, solo, fir
         stats.executions += done[0]
         return CheckResult(variant.name, scenario, "violated", stats, v, ex, *_race(raced),
                            described=scenario.describe(variant), symmetric=groups,
-                           alone=solo, invisible=first)
+                           alone=solo, invisible=first, window_cut=cut[0])
     stats.executions += done[0]
     verdict = DATA_RACE if raced else "incomplete" if stats.truncated else "holds"
     return CheckResult(variant.name, scenario, verdict, stats, None, None, *_race(raced),
                        described=scenario.describe(variant), symmetric=groups,
-                       alone=solo, invisible=first)
+                       alone=solo, invisible=first, window_cut=cut[0])
 
 
 # States the deepening may spend beyond the first scenario (``check_deepening``).

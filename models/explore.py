@@ -507,7 +507,10 @@ def invisible_first(protected: dict | None = None,
        at a plain or SRCU step, and one of them is ready, those threads step and
        the readers wait.
 
-    Why a violation is never lost. Let X be thread T's next step in state s, and
+    Why a violation is never lost (for a search where every load may read every
+    store: the engine's stale window would cut the sources of loads made later,
+    so ``check_variant`` steps aside at its first cut). Let X be thread T's next
+    step in state s, and
     take any run from s that ends in a violation. If T steps in it, its first
     step there is X, taken after steps of other threads only; X commutes to the
     front: a store is placed in coherence where it was, and none of those steps

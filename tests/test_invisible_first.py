@@ -128,3 +128,27 @@ def test_no_reduction_in_the_cli_turns_it_off(capsys):
     assert on["bound"]["invisible_first"] is True and off["bound"]["invisible_first"] is False
     assert on["states"] < off["states"]
 
+
+
+def test_a_stale_window_cut_voids_the_reduction(monkeypatch):
+    """The engine lets a load read only among the newest stores of a location
+    (models/engine.py, STALE_WINDOW). The reduction makes loads later, so it could
+    lose a source the full search still reaches: B-narrow-seq's wrap needs a count
+    store many stores old. With the window made small, the reduced search would
+    say holds; it steps aside and the full search decides (and says the window cut)."""
+    import models.engine as engine
+    monkeypatch.setattr(engine, "STALE_WINDOW", 3)
+    v = BY_NAME["B-narrow-seq"]
+    scenario = Scenario.default_for(v)
+    with_it = check_variant(v, scenario)
+    without = check_variant(v, scenario, invisible=False)
+    assert _key(with_it) == _key(without) and with_it.verdict == "violated"
+    assert not with_it.invisible and with_it.window_cut
+    assert "stale window" in with_it.bound() and with_it.bound_json()["stale_window_cut"] is True
+
+
+def test_no_window_cut_at_the_default_scenarios():
+    for name in ("A", "B", "A-narrow-seq", "B-narrow-seq"):
+        v = BY_NAME[name]
+        r = check_variant(v, Scenario.default_for(v))
+        assert not r.window_cut and "stale window" not in r.bound()
