@@ -224,10 +224,7 @@ def readers_alone(world) -> tuple:
     at no more steps, and a state of that search is a state of the full one. A data
     race needs a plain access: the first plain access anywhere makes
     ``check_variant`` explore again in full, so a race is always judged there."""
-    if len(world.readers) < 2 or any(t.promises for t in world.threads):
-        return ()
-    _, read_only = _readers_of_family(world)
-    return tuple(world.readers) if read_only else ()
+    return tuple(world.readers) if len(world.readers) > 1 and _read_only(world) else ()
 
 
 class _Plain(Exception):
@@ -255,22 +252,19 @@ def check_variant(variant: type, scenario: Scenario, max_states: int | None = No
     False explores every state."""
     world = build(variant, scenario)
     solo = readers_alone(world) if alone else ()
+    quick = None
     # Not with load buffering: a store may fulfil a promise, and a promise's load
     # reads a store made later (the argument for moving steps assumes the other way).
     if invisible and not any(t.promises for t in world.threads):
         try:
             quick = _check(variant, scenario, world, max_states, data_races, symmetry, solo, first=True)
         except (NotAlone, NotInvisible, NotProtected, _Plain, _Windowed):
-            quick = None
-        if quick is not None and quick.verdict not in ("violated", "incomplete"):
+            pass
+    if quick is not None and quick.verdict != "violated":
+        # --seconds, --max-memory or Ctrl-C leave no time for another search; out of
+        # states, the search without it decides (unless ``fallback`` is False)
+        if quick.verdict != "incomplete" or quick.stats.stopped or not fallback:
             return quick
-        if quick is not None and quick.verdict == "incomplete":
-            if quick.stats.stopped:
-                return quick    # --seconds, --max-memory or Ctrl-C: no time left for another search
-            if not fallback:
-                return quick
-            quick = None        # out of states: the search without it decides, as before
-    else:
         quick = None
     result = _full(variant, scenario, world, max_states, data_races, symmetry, solo)
     if quick is not None and result.verdict == "incomplete":
@@ -335,8 +329,7 @@ def _check(variant, scenario, world, max_states, data_races, symmetry, solo, fir
     try:
         for _ in explore(root, stats, max_states=max_states, prune=prune, breadth_first=True,
                          symmetry=groups, alone=solo,
-                         persistent=invisible_first(_protected(world), _read_only(world)) if first else None,
-                         invisible=first):
+                         persistent=invisible_first(_protected(world), _read_only(world)) if first else None):
             pass
     except _Found:
         v, ex = found[0]

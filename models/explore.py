@@ -14,7 +14,7 @@ exactly when the other does, after as many steps. Breadth first, the image seen
 first was reached in at most as many steps, so the first violation found is still
 one with the fewest steps.
 
-Invisible steps first (``persistent=invisible_first(...)``): stores, fences, a
+Invisible steps first (``persistent=invisible_first(...)``): marked stores, a
 lock holder's accesses to what the lock protects, and writer steps before read-only
 readers' lookups are taken alone, and a lookup runs from its first load to its
 observation. It keeps the verdict, not the shortest trace (``fuzz/exhaustive.py``
@@ -71,8 +71,7 @@ def explore(root: Execution, stats: ExploreStats | None = None,
             leaf: Callable[[Execution], None] | None = None,
             symmetry: Sequence[Sequence[int]] = (),
             alone: Sequence[int] = (),
-            persistent: Callable[[Execution, list[int]], list[int]] | None = None,
-            invisible: bool = False) -> Iterator[Execution]:
+            persistent: Callable[[Execution, list[int]], list[int]] | None = None) -> Iterator[Execution]:
     """Yield every distinct finished execution reachable from ``root``.
 
     ``prune(ex)`` is called once on every state; True means: do not explore
@@ -89,14 +88,15 @@ def explore(root: Execution, stats: ExploreStats | None = None,
     ``persistent(ex, ready)``: the threads among ``ready`` to step in ``ex`` (a
     persistent set, e.g. ``finals_only``); only for callers that want the finished
     executions alone, or (``invisible_first``) a verdict, never a shortest trace.
-    ``invisible``: the reduction is ``invisible_first``'s: a step taken because the
-    set left others out must record no ghost (``NotInvisible``), but a reader's
-    observation (``persistent.readers``).
+    With ``invisible_first``'s (it has ``readers``), a step taken because the set
+    left others out must record no ghost (``NotInvisible``), but a reader's
+    observation.
     """
     stats = stats if stats is not None else ExploreStats()
     t0 = time.perf_counter()
     check = limits.check
-    exempt = getattr(persistent, "readers", frozenset())
+    invisible = hasattr(persistent, "readers")      # invisible_first's reduction
+    exempt = persistent.readers if invisible else frozenset()
     perms = permutations(symmetry, len(root.threads))
     if perms:
         def key_of(ex: Execution):
@@ -487,7 +487,7 @@ def _before_readers(op) -> bool:
 def invisible_first(protected: dict | None = None,
                     readers: frozenset = frozenset()) -> Callable[[Execution, list[int]], list[int]]:
     """A persistent-set reduction for a protocol search that wants a verdict, not a
-    shortest trace: ``explore(persistent=invisible_first(...), invisible=True)``
+    shortest trace: ``explore(persistent=invisible_first(...))``
     (docs/writing-a-protocol.md, "invisible steps first"). In each state the first ready
     thread whose next step is one of these steps alone:
 
